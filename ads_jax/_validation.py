@@ -1,0 +1,187 @@
+"""Input checks for the public boundary (run eagerly, outside ``jit``).
+
+Every public function of ads_jax validates its arguments with these helpers
+before handing them to jitted code, so that a user gets a ``ValueError`` or
+``TypeError`` naming the offending argument and the fix, instead of a shape
+error from deep inside XLA or a silent NaN.
+
+All helpers are no-ops on tracers (they return the input unchanged), so a
+public function stays usable inside a user's own ``jit``; the checks then run
+once at the outermost eager call site, where the data is concrete.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "is_tracer",
+    "check_array",
+    "check_finite",
+    "check_labels",
+    "check_positive_int",
+    "check_nonneg_int",
+    "check_same_length",
+    "check_budget",
+    "check_choice",
+    "check_fraction",
+]
+
+
+def is_tracer(x: Any) -> bool:
+    """True if ``x`` is an abstract JAX value (inside ``jit``/``vmap``/...)."""
+    return isinstance(x, jax.core.Tracer)
+
+
+def check_array(
+    name: str,
+    x: Any,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    kind: str | None = None,
+    allow_empty: bool = False,
+) -> Any:
+    """Check rank, dtype kind and non-emptiness of an array argument.
+
+    Args:
+      name: argument name used in the error message.
+      x: array-like (NumPy or JAX array, or nested lists).
+      ndim: required rank, or tuple of allowed ranks.
+      kind: ``"f"`` (floating), ``"i"`` (integer, signed or unsigned),
+        ``"b"`` (bool) or ``None`` for any numeric dtype.
+      allow_empty: if False, arrays with a zero-sized axis are rejected.
+
+    Returns:
+      ``x`` unchanged (a tracer is returned without checks).
+    """
+    if is_tracer(x):
+        return x
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        try:
+            x = np.asarray(x)
+        except Exception as e:  # pragma: no cover - exotic inputs
+            raise TypeError(f"`{name}` must be an array, got {type(x).__name__}.") from e
+    shape = tuple(x.shape)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if len(shape) not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(
+                f"`{name}` must be a {want}-D array, got shape {shape}."
+            )
+    dt = np.dtype(x.dtype)
+    if kind is not None:
+        ok = {
+            "f": np.issubdtype(dt, np.floating),
+            "i": np.issubdtype(dt, np.integer),
+            "b": dt == np.bool_,
+        }[kind]
+        if not ok:
+            what = {"f": "a floating-point", "i": "an integer", "b": "a boolean"}[kind]
+            raise TypeError(
+                f"`{name}` must have {what} dtype, got {dt}. "
+                + ("Cast it with .astype(np.float32)." if kind == "f" else
+                   "Cast it with .astype(np.int32)." if kind == "i" else
+                   "Cast it with .astype(bool).")
+            )
+    elif not (np.issubdtype(dt, np.number) or dt == np.bool_):
+        raise TypeError(f"`{name}` must be numeric, got dtype {dt}.")
+    if not allow_empty and any(s == 0 for s in shape):
+        raise ValueError(f"`{name}` must not be empty, got shape {shape}.")
+    return x
+
+
+def check_finite(name: str, x: Any) -> Any:
+    """Reject NaN / inf entries in a floating-point array."""
+    if is_tracer(x):
+        return x
+    arr = np.asarray(x)
+    if np.issubdtype(arr.dtype, np.floating) or arr.dtype.name == "bfloat16":
+        bad = ~np.isfinite(arr.astype(np.float32) if arr.dtype.name == "bfloat16" else arr)
+        if bad.any():
+            n = int(bad.sum())
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"`{name}` contains {n} non-finite value(s) (NaN or inf), first at index "
+                f"{first}. Remove or impute these points before calling."
+            )
+    return x
+
+
+def check_labels(name: str, y: Any, num_classes: int) -> Any:
+    """Check that integer labels lie in ``[0, num_classes)``."""
+    check_positive_int("num_classes", num_classes)
+    if is_tracer(y):
+        return y
+    check_array(name, y, ndim=1, kind="i", allow_empty=True)
+    arr = np.asarray(y)
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(
+                f"`{name}` must contain labels in [0, {num_classes}) "
+                f"(num_classes={num_classes}), got values in [{lo}, {hi}]. "
+                "Re-index the labels or pass the right num_classes."
+            )
+    return y
+
+
+def check_positive_int(name: str, v: Any) -> int:
+    """Check a Python integer >= 1 (e.g. K, budget, chunk size)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
+    if v < 1:
+        raise ValueError(f"`{name}` must be >= 1, got {v}.")
+    return int(v)
+
+
+def check_nonneg_int(name: str, v: Any) -> int:
+    """Check a Python integer >= 0."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
+    if v < 0:
+        raise ValueError(f"`{name}` must be >= 0, got {v}.")
+    return int(v)
+
+
+def check_same_length(**arrays: Any) -> int:
+    """Check that all given arrays share their leading dimension; return it."""
+    lengths = {k: int(v.shape[0]) for k, v in arrays.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"`{k}` has {n}" for k, n in lengths.items())
+        raise ValueError(f"Arrays must have the same number of points (leading axis): {desc}.")
+    return next(iter(lengths.values())) if lengths else 0
+
+
+def check_budget(budget: Any, available: int, *, what: str = "candidate points") -> int:
+    """Check ``1 <= budget <= available``."""
+    budget = check_positive_int("budget", budget)
+    if budget > available:
+        raise ValueError(
+            f"`budget`={budget} is larger than the number of {what} ({available}). "
+            "Lower the budget or enlarge the pool / pre-selection."
+        )
+    return budget
+
+
+def check_choice(name: str, v: Any, choices: Any) -> str:
+    """Check that ``v`` is one of ``choices`` (strings)."""
+    choices = tuple(choices)
+    if v not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}, got {v!r}.")
+    return v
+
+
+def check_fraction(name: str, v: Any, *, inclusive_zero: bool = False) -> float:
+    """Check a float in (0, 1] (or [0, 1] with ``inclusive_zero``)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {type(v).__name__} {v!r}.")
+    lo_ok = v >= 0 if inclusive_zero else v > 0
+    if not (lo_ok and v <= 1):
+        rng = "[0, 1]" if inclusive_zero else "(0, 1]"
+        raise ValueError(f"`{name}` must be in {rng}, got {v}.")
+    return float(v)

@@ -1,0 +1,36 @@
+"""Test configuration: 8 simulated CPU devices so sharded code runs everywhere.
+
+XLA_FLAGS must be set before JAX initialises its backends, i.e. before the
+first ``import jax`` anywhere in the test session; conftest.py is imported
+first by pytest.
+"""
+
+import os
+
+_flag = "--xla_force_host_platform_device_count=8"
+if _flag not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Never reach the network from tests (TFDS, hubs).
+os.environ.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(__file__), ".tfds_never_used"))
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def x64():
+    """Enable float64 for the duration of one test."""
+    prev = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", prev)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
