@@ -1,0 +1,721 @@
+"""Active-learning scenarios of the paper: labeled seed, pool, validation, test.
+
+`build_scenario(cfg, seed)` turns a `ScenarioConfig` into a `Scenario`: every
+array the active-learning loop needs, plus per-point provenance so that an
+experiment can count what each method picked (`Scenario.provenance_counts`).
+
+Kinds
+-----
+``curated``
+    Pool = (a subset of) the target train split; everything clean.
+``noisy``
+    As curated, then a fraction ``noise_fraction`` (paper: 0.8) of the
+    *unlabeled* pool images get additive white Gaussian noise. Per image a
+    power ``p ~ Beta(*noise_beta)`` is drawn and the noise standard deviation
+    in grey levels is ``std = noise_scale * p * 255``; the noisy image is
+    ``clip(rint(x + std * N(0, 1)), 0, 255)`` as uint8, independently per
+    pixel and channel. The initial labeled set, validation and test stay
+    clean. (Defaults ``noise_beta=(2, 5)``, ``noise_scale=1``: mean std about
+    73 grey levels; the paper does not publish its Beta parameters.)
+``domain_shift``
+    Unlabeled pool drawn from ``source_datasets`` (train splits), mixed with
+    ``source_weights``; validation and test come from the target
+    ``dataset`` (paper: CINIC-10 pool, CIFAR-10 evaluation). Pool points from
+    a source other than the target have provenance ``source_domain``; the
+    target may itself be one of the sources (its points are ``clean``).
+    Sources must have the target's image shape and number of classes; with
+    ``convert_images=True`` images are resized (bilinear) and channel
+    converted (grey <-> RGB) instead of raising.
+``cheap``
+    A stand-in for the paper's web-scraped Cheap-10: a fraction
+    ``ood_fraction`` of the unlabeled pool images is *replaced* by images of
+    ``ood_dataset`` (its train split) carrying a uniformly random class
+    label (provenance ``ood``, true label -1), and a disjoint fraction
+    ``mislabel_fraction`` keeps its image but gets a wrong label drawn
+    uniformly from the other C-1 classes (provenance ``mislabeled``).
+
+Sizes and counting rules
+------------------------
+* ``initial_labeled`` = L seed points, drawn from the target train split,
+  class-balanced by default (``balanced_init``): per-class counts differ by
+  at most one, except where a class has too few points (the rest is spread
+  over the other classes). They are always clean, and part of the pool:
+  ``labeled_init`` indexes them in ``x_pool``.
+* ``pool_size`` = P = len(x_pool), *including* the L seed points; None takes
+  every remaining train point (domain shift: every source point the
+  weights allow). U = P - L is the number of unlabeled points.
+* Every count taken from a fraction rounds half up: ``floor(f * U + 0.5)``
+  (``noise_fraction``, ``ood_fraction``, ``mislabel_fraction``); if rounding
+  makes ood + mislabeled exceed U, the mislabeled count is lowered to
+  U - ood. Mixture counts are split by largest remainders (ties to the
+  earlier source) and sum exactly to U.
+* Validation (``val_size``, default 500, as in the paper: "500 examples from
+  the test distribution") and test: with ``val_source="test"`` (default) a
+  seeded permutation of the target's test split gives validation = its first
+  ``val_size`` points and test = the next ``test_size`` (None: all the rest).
+  The shared CIFAR-10 ``.npz`` holds only 1,017 test images, so it gives
+  500 validation + 517 test images; the built-in digits give 500 + 297.
+  With ``val_source="train"`` validation is carved from the target train
+  split instead (excluded from the pool) and the whole test split is kept.
+
+All draws come from ``np.random.SeedSequence(seed)`` children, one per stage
+(split, seed set, pool, order, corruption), so a seed fully determines the
+scenario. Data preparation is host-side NumPy; nothing here runs under jit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ads_jax._validation import (
+    check_array,
+    check_choice,
+    check_fraction,
+    check_nonneg_int,
+    check_positive_int,
+)
+from ads_jax.data.sources import Dataset, convert_images, load_dataset
+
+__all__ = [
+    "PROVENANCE",
+    "CLEAN",
+    "NOISY",
+    "OOD",
+    "MISLABELED",
+    "SOURCE_DOMAIN",
+    "KINDS",
+    "ScenarioConfig",
+    "Scenario",
+    "build_scenario",
+    "add_white_noise",
+    "count_from_fraction",
+]
+
+#: Provenance names; a point's code is its index here (stored as int8).
+PROVENANCE = ("clean", "noisy", "ood", "mislabeled", "source_domain")
+CLEAN, NOISY, OOD, MISLABELED, SOURCE_DOMAIN = range(5)
+#: Scenario kinds accepted by `ScenarioConfig.kind`.
+KINDS = ("curated", "noisy", "domain_shift", "cheap")
+
+
+def count_from_fraction(fraction: float, n: int) -> int:
+    """Number of points a fraction of ``n`` stands for: ``floor(fraction * n + 0.5)``.
+
+    Round half up, the one counting rule of this module (e.g. 0.8 of 999 is
+    799, 0.5 of 3 is 2).
+    """
+    return int(math.floor(fraction * n + 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class ScenarioConfig:
+    """How to build a `Scenario` (frozen, every field JSON-able).
+
+    Attributes:
+      dataset: target data set name for `load_dataset` (validation and test
+        always come from it), e.g. ``"digits"``, ``"cifar10"``,
+        ``"npz:/data/cifar10.npz"``.
+      kind: one of `KINDS`: "curated", "noisy", "domain_shift", "cheap".
+      initial_labeled: L >= 1, size of the initial labeled (seed) set.
+      val_size: validation set size (default 500, the paper's).
+      test_size: test set size; None = everything left of the test split.
+      pool_size: P = len(x_pool) including the L seed points; None = all
+        remaining.
+      val_source: "test" (carve validation from the test split) or "train".
+      balanced_init: draw the seed set class-balanced (else uniformly).
+      noise_fraction: "noisy": fraction of unlabeled pool images corrupted.
+      noise_beta: "noisy": (a, b) of the Beta law of the per-image noise power.
+      noise_scale: "noisy": noise std in grey levels = noise_scale * power * 255.
+      source_datasets: "domain_shift": names of the pool's source data sets.
+      source_weights: "domain_shift": mixture weights (> 0, normalised), one
+        per source; None = equal weights.
+      ood_dataset: "cheap": data set whose train images replace pool images.
+      ood_fraction: "cheap": fraction of unlabeled pool images replaced.
+      mislabel_fraction: "cheap": fraction of unlabeled pool points relabeled.
+      convert_images: resize / channel-convert source and OOD images to the
+        target's (H, W, C) instead of raising on a mismatch.
+      data_dir: passed to `load_dataset` (TFDS data dir or dataset path).
+
+    Lists given for tuple fields (e.g. from JSON) are turned into tuples.
+    Fields of another kind than ``kind`` must keep their defaults (noise
+    fields excepted, they are just unused), so a misplaced option fails loudly.
+    """
+
+    dataset: str = "digits"
+    kind: str = "curated"
+    initial_labeled: int = 100
+    val_size: int = 500
+    test_size: int | None = None
+    pool_size: int | None = None
+    val_source: str = "test"
+    balanced_init: bool = True
+    noise_fraction: float = 0.8
+    noise_beta: tuple[float, float] = (2.0, 5.0)
+    noise_scale: float = 1.0
+    source_datasets: tuple[str, ...] = ()
+    source_weights: tuple[float, ...] | None = None
+    ood_dataset: str | None = None
+    ood_fraction: float = 0.0
+    mislabel_fraction: float = 0.0
+    convert_images: bool = False
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        def norm(name, v):
+            if isinstance(v, list):
+                v = tuple(v)
+                object.__setattr__(self, name, v)
+            return v
+
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise TypeError(f"`dataset` must be a non-empty string, got {self.dataset!r}.")
+        check_choice("kind", self.kind, KINDS)
+        check_choice("val_source", self.val_source, ("test", "train"))
+        check_positive_int("initial_labeled", self.initial_labeled)
+        check_positive_int("val_size", self.val_size)
+        if self.test_size is not None:
+            check_positive_int("test_size", self.test_size)
+        if self.pool_size is not None:
+            check_positive_int("pool_size", self.pool_size)
+            if self.pool_size <= self.initial_labeled:
+                raise ValueError(
+                    f"`pool_size`={self.pool_size} must exceed `initial_labeled`="
+                    f"{self.initial_labeled}: the pool holds the seed set plus at least one "
+                    "unlabeled point."
+                )
+        if not isinstance(self.balanced_init, bool):
+            raise TypeError(f"`balanced_init` must be a bool, got {self.balanced_init!r}.")
+        if not isinstance(self.convert_images, bool):
+            raise TypeError(f"`convert_images` must be a bool, got {self.convert_images!r}.")
+        check_fraction("noise_fraction", self.noise_fraction, inclusive_zero=True)
+        beta = norm("noise_beta", self.noise_beta)
+        if (
+            not isinstance(beta, tuple)
+            or len(beta) != 2
+            or not all(_is_pos_real(b) for b in beta)
+        ):
+            raise ValueError(f"`noise_beta` must be two positive numbers (a, b), got {beta!r}.")
+        if not _is_pos_real(self.noise_scale):
+            raise ValueError(f"`noise_scale` must be a positive number, got {self.noise_scale!r}.")
+        srcs = norm("source_datasets", self.source_datasets)
+        if isinstance(srcs, str):
+            srcs = (srcs,)
+            object.__setattr__(self, "source_datasets", srcs)
+        if not isinstance(srcs, tuple) or not all(isinstance(s, str) and s for s in srcs):
+            raise TypeError(f"`source_datasets` must be a tuple of names, got {srcs!r}.")
+        w = norm("source_weights", self.source_weights)
+        if w is not None:
+            if not isinstance(w, tuple) or not all(_is_pos_real(x) for x in w):
+                raise ValueError(f"`source_weights` must be positive numbers, got {w!r}.")
+            if len(w) != len(srcs):
+                raise ValueError(
+                    f"`source_weights` has {len(w)} entries but `source_datasets` has "
+                    f"{len(srcs)}; give one weight per source."
+                )
+        check_fraction("ood_fraction", self.ood_fraction, inclusive_zero=True)
+        check_fraction("mislabel_fraction", self.mislabel_fraction, inclusive_zero=True)
+        if self.ood_fraction + self.mislabel_fraction > 1.0 + 1e-12:
+            raise ValueError(
+                f"`ood_fraction` + `mislabel_fraction` = "
+                f"{self.ood_fraction + self.mislabel_fraction} exceeds 1."
+            )
+        if self.ood_dataset is not None and (
+            not isinstance(self.ood_dataset, str) or not self.ood_dataset
+        ):
+            raise TypeError(f"`ood_dataset` must be a name or None, got {self.ood_dataset!r}.")
+        # Kind-specific fields.
+        if self.kind == "domain_shift":
+            if not srcs:
+                raise ValueError(
+                    "kind='domain_shift' needs `source_datasets`, e.g. ('cinic10:/data/cinic10',)."
+                )
+        elif srcs or w is not None:
+            raise ValueError(
+                f"`source_datasets`/`source_weights` are only used by kind='domain_shift', "
+                f"not kind={self.kind!r}."
+            )
+        if self.kind == "cheap":
+            if self.ood_fraction == 0 and self.mislabel_fraction == 0:
+                raise ValueError(
+                    "kind='cheap' needs `ood_fraction` > 0 (with `ood_dataset`) and/or "
+                    "`mislabel_fraction` > 0."
+                )
+            if self.ood_fraction > 0 and self.ood_dataset is None:
+                raise ValueError("`ood_fraction` > 0 needs `ood_dataset`, e.g. 'svhn_cropped'.")
+        elif self.ood_dataset is not None or self.ood_fraction or self.mislabel_fraction:
+            raise ValueError(
+                "`ood_dataset`/`ood_fraction`/`mislabel_fraction` are only used by "
+                f"kind='cheap', not kind={self.kind!r}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of the fields (tuples become lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ScenarioConfig":
+        """Inverse of `to_dict`; unknown keys raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(
+                f"Unknown ScenarioConfig field(s) {unknown}; valid fields: {sorted(names)}."
+            )
+        return cls(**d)
+
+
+def _is_pos_real(v: Any) -> bool:
+    return (
+        isinstance(v, numbers.Real)
+        and not isinstance(v, bool)
+        and math.isfinite(float(v))
+        and v > 0
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Scenario:
+    """Everything an active-learning run needs, with per-point provenance.
+
+    Attributes:
+      x_pool: uint8 (P, H, W, C) pool images (seed set included).
+      y_pool: int32 (P,) the label revealed when a point is acquired: the
+        true label, except for "mislabeled" points (the wrong label) and
+        "ood" points (a random class).
+      provenance: int8 (P,) codes into `PROVENANCE`.
+      labeled_init: int32 (L,) sorted indices into the pool of the initial
+        labeled set (always clean, target domain).
+      x_val, y_val: uint8 (V, H, W, C), int32 (V,) validation set.
+      x_test, y_test: uint8 (T, H, W, C), int32 (T,) test set.
+      num_classes: C.
+      class_names: tuple of C names.
+      y_true: int32 (P,) the true class of each pool image (-1 for ood).
+      noise_std: float32 (P,) std of the added noise in grey levels (0 if none).
+      source: int16 (P,) index into `sources` of the data set each pool image
+        came from.
+      origin_index: int64 (P,) row of the image in that data set's train split.
+      val_index: int64 (V,) rows of the validation images in the target's
+        test split (``val_source="test"``) or train split (``"train"``).
+      test_index: int64 (T,) rows of the test images in the target's test split.
+      sources: names of the data sets involved (target first).
+      config: the `ScenarioConfig` used.
+      seed: the seed used.
+    """
+
+    x_pool: np.ndarray
+    y_pool: np.ndarray
+    provenance: np.ndarray
+    labeled_init: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    class_names: tuple[str, ...]
+    y_true: np.ndarray
+    noise_std: np.ndarray
+    source: np.ndarray
+    origin_index: np.ndarray
+    val_index: np.ndarray
+    test_index: np.ndarray
+    sources: tuple[str, ...]
+    config: ScenarioConfig
+    seed: int
+
+    @property
+    def pool_size(self) -> int:
+        """P, number of pool points (seed set included)."""
+        return int(self.x_pool.shape[0])
+
+    def unlabeled_mask(self) -> np.ndarray:
+        """bool (P,): True for pool points outside the initial labeled set."""
+        m = np.ones(self.pool_size, dtype=bool)
+        m[self.labeled_init] = False
+        return m
+
+    def provenance_counts(self, indices: Any = None) -> dict[str, int]:
+        """Count provenance over the pool, or over ``indices`` (e.g. a method's picks).
+
+        Args:
+          indices: int (B,) pool indices, bool (P,) mask, or None for the pool.
+
+        Returns:
+          dict name -> count for every name in `PROVENANCE`.
+        """
+        codes = self.provenance
+        if indices is not None:
+            idx = np.asarray(indices)
+            if idx.dtype == bool:
+                if idx.shape != codes.shape:
+                    raise ValueError(
+                        f"`indices` as a mask must have shape {codes.shape}, got {idx.shape}."
+                    )
+            else:
+                check_array("indices", idx, ndim=1, kind="i", allow_empty=True)
+                if idx.size and (idx.min() < 0 or idx.max() >= self.pool_size):
+                    raise ValueError(
+                        f"`indices` must lie in [0, {self.pool_size}), got "
+                        f"[{idx.min()}, {idx.max()}]."
+                    )
+            codes = codes[idx]
+        counts = np.bincount(codes.astype(np.int64), minlength=len(PROVENANCE))
+        return {name: int(c) for name, c in zip(PROVENANCE, counts)}
+
+
+# --------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------
+
+
+def add_white_noise(
+    x: np.ndarray, std: np.ndarray, rng: np.random.Generator, *, chunk: int = 1024
+) -> np.ndarray:
+    """Add per-image white Gaussian noise to uint8 images.
+
+    ``out[i] = clip(rint(x[i] + std[i] * n), 0, 255)`` with ``n`` i.i.d.
+    standard normal per pixel and channel (float32, drawn in chunks of
+    ``chunk`` images to bound memory).
+
+    Args:
+      x: uint8 (N, H, W, C) images.
+      std: float (N,) noise standard deviations in grey levels (>= 0).
+      rng: NumPy generator (explicit randomness).
+      chunk: images per draw.
+
+    Returns:
+      uint8 (N, H, W, C) noisy images (new array).
+    """
+    check_array("x", x, ndim=4, allow_empty=True)
+    std = np.asarray(std, dtype=np.float32)
+    if std.shape != (x.shape[0],):
+        raise ValueError(f"`std` must have shape ({x.shape[0]},), got {std.shape}.")
+    if not np.all(np.isfinite(std)) or np.any(std < 0):
+        raise ValueError("`std` must be finite and >= 0.")
+    out = np.empty_like(x, dtype=np.uint8)
+    for s in range(0, x.shape[0], chunk):
+        xs = x[s : s + chunk].astype(np.float32)
+        n = rng.standard_normal(xs.shape, dtype=np.float32)
+        n *= std[s : s + chunk].reshape(-1, *([1] * (x.ndim - 1)))
+        out[s : s + chunk] = np.clip(np.rint(xs + n), 0, 255).astype(np.uint8)
+    return out
+
+
+def _balanced_counts(avail: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """Max-min fair per-class counts summing to ``total`` with ``counts <= avail``."""
+    counts = np.zeros_like(avail)
+    remaining = total
+    while remaining > 0:
+        open_ = np.flatnonzero(counts < avail)
+        if open_.size == 0:  # pragma: no cover - callers check total <= avail.sum()
+            raise ValueError("not enough points")
+        share = remaining // open_.size
+        if share > 0:
+            add = np.minimum(share, avail[open_] - counts[open_])
+        else:
+            add = np.zeros(open_.size, dtype=counts.dtype)
+            add[rng.choice(open_.size, size=remaining, replace=False)] = 1
+        counts[open_] += add
+        remaining -= int(add.sum())
+    return counts
+
+
+def _draw_seed_set(
+    labels: np.ndarray, candidates: np.ndarray, size: int, num_classes: int,
+    balanced: bool, rng: np.random.Generator,
+) -> np.ndarray:
+    """Pick ``size`` of ``candidates`` (indices into labels), class-balanced if asked."""
+    if not balanced:
+        return rng.choice(candidates, size=size, replace=False)
+    cand_y = labels[candidates]
+    avail = np.bincount(cand_y, minlength=num_classes)
+    counts = _balanced_counts(avail, size, rng)
+    picks = [
+        rng.choice(candidates[cand_y == c], size=int(k), replace=False)
+        for c, k in enumerate(counts)
+        if k
+    ]
+    return np.concatenate(picks)
+
+
+def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """Largest-remainder split of ``total`` by ``weights`` (ties: earlier first)."""
+    w = weights / weights.sum()
+    raw = w * total
+    base = np.floor(raw).astype(np.int64)
+    rest = total - int(base.sum())
+    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
+    for i in order[:rest]:
+        base[i] += 1
+    return base
+
+
+def _match_images(x: np.ndarray, shape: tuple[int, ...], convert: bool, what: str) -> np.ndarray:
+    if x.shape[1:] == tuple(shape):
+        return x
+    if not convert:
+        raise ValueError(
+            f"{what} images have shape {x.shape[1:]} but the target data set has {tuple(shape)}. "
+            "Set `convert_images=True` to resize (bilinear) and convert channels."
+        )
+    return convert_images(x, size=shape[:2], channels=shape[2])
+
+
+# --------------------------------------------------------------------------
+# build_scenario
+# --------------------------------------------------------------------------
+
+
+def build_scenario(
+    cfg: ScenarioConfig,
+    seed: int,
+    *,
+    datasets: Mapping[str, Dataset] | None = None,
+) -> Scenario:
+    """Build the pools, validation and test sets of one scenario.
+
+    Deterministic: the same ``cfg`` and ``seed`` (and data) give identical
+    arrays. See the module docstring for the meaning of each kind and the
+    counting rules.
+
+    Args:
+      cfg: the scenario.
+      seed: non-negative int seeding every random draw.
+      datasets: optional name -> `Dataset` map consulted before
+        `load_dataset` (e.g. already loaded data, or synthetic data in tests).
+
+    Returns:
+      `Scenario` with x_pool uint8 (P, H, W, C), y_pool int32 (P,),
+      provenance int8 (P,), labeled_init int32 (L,), x_val/y_val,
+      x_test/y_test, and bookkeeping arrays.
+
+    Raises:
+      ValueError when a requested size exceeds the data (naming the field),
+      when sources or OOD images do not match the target, or when classes
+      differ between target and sources.
+    """
+    if not isinstance(cfg, ScenarioConfig):
+        raise TypeError(f"`cfg` must be a ScenarioConfig, got {type(cfg).__name__}.")
+    seed = check_nonneg_int("seed", seed)
+    cache: dict[str, Dataset] = dict(datasets or {})
+
+    def get(name: str) -> Dataset:
+        if name not in cache:
+            cache[name] = load_dataset(name, data_dir=cfg.data_dir)
+        return cache[name]
+
+    rng_split, rng_init, rng_pool, rng_order, rng_corrupt = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    )
+    ds = get(cfg.dataset)
+    C = ds.num_classes
+    n_train, n_test = len(ds.y_train), len(ds.y_test)
+
+    # ---- validation / test -------------------------------------------------
+    train_avail = np.arange(n_train)
+    if cfg.val_source == "test":
+        perm = rng_split.permutation(n_test)
+        if cfg.val_size >= n_test:
+            raise ValueError(
+                f"`val_size`={cfg.val_size} leaves no test points: '{cfg.dataset}' has "
+                f"{n_test} test images. Lower val_size or use val_source='train'."
+            )
+        val_idx = perm[: cfg.val_size]
+        rest = perm[cfg.val_size :]
+        if cfg.test_size is not None and cfg.test_size > rest.size:
+            raise ValueError(
+                f"`test_size`={cfg.test_size} is larger than the {rest.size} test images "
+                f"left after {cfg.val_size} validation images of '{cfg.dataset}'."
+            )
+        test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
+        x_val, y_val = ds.x_test[val_idx], ds.y_test[val_idx]
+    else:
+        if cfg.val_size >= n_train:
+            raise ValueError(
+                f"`val_size`={cfg.val_size} is not smaller than the {n_train} train images "
+                f"of '{cfg.dataset}'."
+            )
+        perm = rng_split.permutation(n_train)
+        val_idx = np.sort(perm[: cfg.val_size])
+        train_avail = np.sort(perm[cfg.val_size :])
+        if cfg.test_size is not None and cfg.test_size > n_test:
+            raise ValueError(
+                f"`test_size`={cfg.test_size} is larger than the {n_test} test images of "
+                f"'{cfg.dataset}'."
+            )
+        test_idx = (
+            np.arange(n_test)
+            if cfg.test_size is None
+            else np.sort(rng_split.permutation(n_test)[: cfg.test_size])
+        )
+        x_val, y_val = ds.x_train[val_idx], ds.y_train[val_idx]
+    x_test, y_test = ds.x_test[test_idx], ds.y_test[test_idx]
+
+    # ---- seed set (always from the target train split, clean) ---------------
+    L = cfg.initial_labeled
+    if L >= train_avail.size:
+        raise ValueError(
+            f"`initial_labeled`={L} must be smaller than the {train_avail.size} available "
+            f"train images of '{cfg.dataset}' (some must stay unlabeled)."
+        )
+    init_rows = _draw_seed_set(ds.y_train, train_avail, L, C, cfg.balanced_init, rng_init)
+    remaining = np.setdiff1d(train_avail, init_rows)
+
+    sources: list[str] = [cfg.dataset]
+    # Per pool point: (source id, row in that source's train split, provenance)
+    parts: list[tuple[int, np.ndarray, int]] = []
+    target_u = cfg.pool_size - L if cfg.pool_size is not None else None
+
+    # ---- unlabeled pool -----------------------------------------------------
+    if cfg.kind != "domain_shift":
+        U = remaining.size if target_u is None else target_u
+        if U > remaining.size:
+            raise ValueError(
+                f"`pool_size`={cfg.pool_size} is larger than the {remaining.size + L} train "
+                f"images of '{cfg.dataset}' available for the pool."
+            )
+        parts.append((0, rng_pool.choice(remaining, size=U, replace=False), CLEAN))
+    else:
+        names = list(cfg.source_datasets)
+        if len(set(names)) != len(names):
+            raise ValueError(f"`source_datasets` lists a data set twice: {names}.")
+        w = np.asarray(cfg.source_weights or [1.0] * len(names), dtype=np.float64)
+        w = w / w.sum()
+        avail_rows: list[np.ndarray] = []
+        for name in names:
+            src = get(name)
+            if src.num_classes != C:
+                raise ValueError(
+                    f"Source '{name}' has {src.num_classes} classes but target "
+                    f"'{cfg.dataset}' has {C}; domain shift needs the same label set."
+                )
+            if [c.lower() for c in src.class_names] != [c.lower() for c in ds.class_names]:
+                raise ValueError(
+                    f"Source '{name}' classes {src.class_names} differ from target "
+                    f"'{cfg.dataset}' classes {ds.class_names}; labels must mean the same "
+                    "classes in the same order."
+                )
+            if src.image_shape != ds.image_shape and not cfg.convert_images:
+                _match_images(src.x_train[:1], ds.image_shape, False, f"Source '{name}'")
+            avail_rows.append(remaining if name == cfg.dataset else np.arange(len(src.y_train)))
+        caps = np.asarray([a.size for a in avail_rows])
+        if target_u is None:
+            U = int(min(math.floor(c / wi + 1e-9) for c, wi in zip(caps, w)))
+            while U > 0 and np.any(_apportion(U, w) > caps):
+                U -= 1
+        else:
+            U = target_u
+        if U < 1:
+            raise ValueError(
+                f"The sources {names} leave no unlabeled pool points; give larger sources "
+                "or a smaller `initial_labeled`."
+            )
+        counts = _apportion(U, w)
+        for name, k, cap in zip(names, counts, caps):
+            if k > cap:
+                raise ValueError(
+                    f"`pool_size`={cfg.pool_size} with weights {[round(float(x), 4) for x in w]} needs "
+                    f"{k} images from source '{name}', which has only {cap}."
+                )
+        for name, k, rows in zip(names, counts, avail_rows):
+            if name == cfg.dataset:
+                sid = 0
+            else:
+                sid = len(sources)
+                sources.append(name)
+            prov = CLEAN if name == cfg.dataset else SOURCE_DOMAIN
+            parts.append((sid, rng_pool.choice(rows, size=int(k), replace=False), prov))
+
+    # ---- assemble (seed set first, then shuffle the pool order) -------------
+    all_parts = [(0, init_rows, CLEAN)] + parts
+    source_id = np.concatenate([np.full(r.size, s, np.int16) for s, r, _ in all_parts])
+    origin = np.concatenate([r.astype(np.int64) for _, r, _ in all_parts])
+    prov = np.concatenate([np.full(r.size, p, np.int8) for _, r, p in all_parts])
+    P = origin.size
+    order = rng_order.permutation(P)
+    source_id, origin, prov = source_id[order], origin[order], prov[order]
+    is_init = np.zeros(P, dtype=bool)
+    is_init[: init_rows.size] = True
+    is_init = is_init[order]
+    labeled_init = np.flatnonzero(is_init).astype(np.int32)
+
+    x_pool = np.empty((P, *ds.image_shape), dtype=np.uint8)
+    y_true = np.empty(P, dtype=np.int32)
+    for sid, name in enumerate(sources):
+        sel = source_id == sid
+        src = get(name)
+        x_pool[sel] = _match_images(
+            src.x_train[origin[sel]], ds.image_shape, cfg.convert_images, f"Source '{name}'"
+        )
+        y_true[sel] = src.y_train[origin[sel]]
+    y_pool = y_true.copy()
+    noise_std = np.zeros(P, dtype=np.float32)
+
+    # ---- corruptions of unlabeled points ------------------------------------
+    unl = np.flatnonzero(~is_init)
+    if cfg.kind == "noisy":
+        k = count_from_fraction(cfg.noise_fraction, unl.size)
+        idx = np.sort(rng_corrupt.choice(unl, size=k, replace=False))
+        power = rng_corrupt.beta(*cfg.noise_beta, size=k)
+        noise_std[idx] = (cfg.noise_scale * power * 255.0).astype(np.float32)
+        x_pool[idx] = add_white_noise(x_pool[idx], noise_std[idx], rng_corrupt)
+        prov[idx] = NOISY
+    elif cfg.kind == "cheap":
+        k_ood = count_from_fraction(cfg.ood_fraction, unl.size)
+        k_mis = min(count_from_fraction(cfg.mislabel_fraction, unl.size), unl.size - k_ood)
+        if k_mis > 0 and C < 2:
+            raise ValueError("`mislabel_fraction` > 0 needs at least 2 classes.")
+        chosen = rng_corrupt.choice(unl, size=k_ood + k_mis, replace=False)
+        ood_idx, mis_idx = np.sort(chosen[:k_ood]), np.sort(chosen[k_ood:])
+        if k_ood:
+            ood = get(cfg.ood_dataset)
+            if k_ood > len(ood.y_train):
+                raise ValueError(
+                    f"`ood_fraction`={cfg.ood_fraction} needs {k_ood} images but OOD data set "
+                    f"'{cfg.ood_dataset}' has only {len(ood.y_train)} train images."
+                )
+            rows = rng_corrupt.choice(len(ood.y_train), size=k_ood, replace=False)
+            x_pool[ood_idx] = _match_images(
+                ood.x_train[rows], ds.image_shape, cfg.convert_images,
+                f"OOD data set '{cfg.ood_dataset}'",
+            )
+            sources.append(cfg.ood_dataset)
+            source_id[ood_idx] = len(sources) - 1
+            origin[ood_idx] = rows
+            y_true[ood_idx] = -1
+            y_pool[ood_idx] = rng_corrupt.integers(0, C, size=k_ood)
+            prov[ood_idx] = OOD
+        if k_mis:
+            shift = rng_corrupt.integers(1, C, size=k_mis)
+            y_pool[mis_idx] = (y_true[mis_idx] + shift) % C
+            prov[mis_idx] = MISLABELED
+
+    return Scenario(
+        x_pool=x_pool,
+        y_pool=y_pool,
+        provenance=prov,
+        labeled_init=labeled_init,
+        x_val=x_val,
+        y_val=np.asarray(y_val, np.int32),
+        x_test=x_test,
+        y_test=np.asarray(y_test, np.int32),
+        num_classes=C,
+        class_names=ds.class_names,
+        y_true=y_true,
+        noise_std=noise_std,
+        source=source_id,
+        origin_index=origin,
+        val_index=np.asarray(val_idx, np.int64),
+        test_index=np.asarray(test_idx, np.int64),
+        sources=tuple(sources),
+        config=cfg,
+        seed=seed,
+    )
