@@ -16,6 +16,7 @@ import numbers
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
@@ -76,7 +77,8 @@ def check_array(
     dt = np.dtype(x.dtype)
     if kind is not None:
         ok = {
-            "f": np.issubdtype(dt, np.floating),
+            # jnp.issubdtype knows the ml_dtypes floats (bfloat16, float8...).
+            "f": jnp.issubdtype(dt, jnp.floating),
             "i": np.issubdtype(dt, np.integer),
             "b": dt == np.bool_,
         }[kind]
@@ -88,7 +90,7 @@ def check_array(
                    "Cast it with .astype(np.int32)." if kind == "i" else
                    "Cast it with .astype(bool).")
             )
-    elif not (np.issubdtype(dt, np.number) or dt == np.bool_):
+    elif not (np.issubdtype(dt, np.number) or dt == np.bool_ or jnp.issubdtype(dt, jnp.floating)):
         raise TypeError(f"`{name}` must be numeric, got dtype {dt}.")
     if not allow_empty and any(s == 0 for s in shape):
         raise ValueError(f"`{name}` must not be empty, got shape {shape}.")
