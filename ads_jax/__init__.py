@@ -1,7 +1,50 @@
-"""ads_jax: Active Data Shapley batch active learning in JAX."""
+"""ads_jax: Active Data Shapley (ADS) batch active learning in JAX.
+
+The curated public API. Data flow (see ARCHITECTURE.md):
+embed (models, training) -> value (knn_shapley) -> regress (predict_values)
+-> pre-select and select (acquire, selectors) -> loop (run_experiment).
+Submodules hold the rest: ``ads_jax.valuation``, ``ads_jax.selection``,
+``ads_jax.models``, ``ads_jax.training``, ``ads_jax.data``, ``ads_jax.config``.
+"""
 
 __version__ = "0.1.0"
 
+# distances
 from ads_jax.distances import knn, pairwise_distances
+# valuation: exact KNN-Shapley and the value regressor
+from ads_jax.valuation import VARIANTS, Recursion, knn_shapley
+from ads_jax.valuation.regression import predict_values
+# selection
+from ads_jax.selection import available_selectors, get_selector, register_selector
+# model and training
+from ads_jax.models import ModelConfig, WideResNet, build_model
+from ads_jax.training import FitResult, TrainConfig, evaluate, fit, predict, to_float
+# data
+from ads_jax.data import PROVENANCE, Dataset, Scenario, ScenarioConfig, build_scenario, load_dataset
+# acquisition
+from ads_jax.acquisition import (
+    ARMS,
+    AcquisitionConfig,
+    AcquisitionInputs,
+    AcquisitionResult,
+    acquire,
+    make_acquire_fn,
+    parse_arm,
+)
+# experiments
+from ads_jax.config import ExperimentConfig, LoopConfig, apply_overrides, get_config, resolve_config
+from ads_jax.loop import run_experiment
+from ads_jax.plotting import format_table, load_results, plot_results
 
-__all__ = ["knn", "pairwise_distances"]
+__all__ = [
+    "knn", "pairwise_distances",
+    "knn_shapley", "VARIANTS", "Recursion", "predict_values",
+    "get_selector", "register_selector", "available_selectors",
+    "WideResNet", "ModelConfig", "build_model",
+    "TrainConfig", "FitResult", "fit", "predict", "evaluate", "to_float",
+    "load_dataset", "Dataset", "ScenarioConfig", "Scenario", "build_scenario", "PROVENANCE",
+    "acquire", "make_acquire_fn", "AcquisitionConfig", "AcquisitionInputs", "AcquisitionResult",
+    "ARMS", "parse_arm",
+    "ExperimentConfig", "LoopConfig", "get_config", "resolve_config", "apply_overrides",
+    "run_experiment", "load_results", "format_table", "plot_results",
+]

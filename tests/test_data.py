@@ -431,6 +431,33 @@ def test_noisy_scenario_exact_counts_and_images(digits, fraction, pool_size):
     np.testing.assert_array_equal(sc.x_test, digits.x_test[sc.test_index])
 
 
+def test_noisy_initial_corrupts_the_seed_set_like_the_pool(digits):
+    L = 100
+    base = dict(kind="noisy", initial_labeled=L, val_size=300, pool_size=600,
+                noise_fraction=0.8)
+    sc = build_scenario(ScenarioConfig(**base, noisy_initial=True), 3,
+                        datasets={"digits": digits})
+    P = sc.pool_size
+    noisy = sc.provenance == NOISY
+    # the fraction counts over all P pool points, seed set included
+    assert noisy.sum() == count_from_fraction(0.8, P) == 480
+    n_seed_noisy = int(noisy[sc.labeled_init].sum())
+    # hypergeometric draw of 480 of 600: 80 +- ~4 of the 100 seed points
+    assert 65 <= n_seed_noisy <= 95, n_seed_noisy
+    # the seed set is still the class-balanced draw, images and labels as documented
+    counts = np.bincount(sc.y_pool[sc.labeled_init], minlength=10)
+    assert counts.max() - counts.min() <= 1
+    clean_img = digits.x_train[sc.origin_index]
+    np.testing.assert_array_equal(sc.x_pool[~noisy], clean_img[~noisy])
+    assert np.all(sc.noise_std[noisy] > 0) and np.all(sc.noise_std[~noisy] == 0)
+    np.testing.assert_array_equal(sc.y_pool, sc.y_true)
+    # same seed set and pool rows as without the option; only the corruption differs
+    ref = build_scenario(ScenarioConfig(**base), 3, datasets={"digits": digits})
+    np.testing.assert_array_equal(ref.labeled_init, sc.labeled_init)
+    np.testing.assert_array_equal(ref.origin_index, sc.origin_index)
+    assert not (ref.provenance[ref.labeled_init] == NOISY).any()
+
+
 def test_noise_follows_its_documented_law():
     mid = Dataset("g", np.full((1200, 16, 16, 3), 128, np.uint8), np.zeros(1200, np.int32),
                   np.full((20, 16, 16, 3), 128, np.uint8), np.zeros(20, np.int32), ("a",))
@@ -603,6 +630,8 @@ def test_config_json_round_trip():
         (dict(initial_labeled=2.5), TypeError, "initial_labeled"),
         (dict(initial_labeled=50, pool_size=50), ValueError, "pool_size"),
         (dict(noise_beta=(0, 1)), ValueError, "noise_beta"),
+        (dict(noisy_initial=True), ValueError, "only used by kind='noisy'"),
+        (dict(kind="noisy", noisy_initial=1), TypeError, "noisy_initial"),
         (dict(val_source="both"), ValueError, "val_source"),
     ],
 )

@@ -1,0 +1,297 @@
+"""Benchmark: end-to-end ADS acquisition time, `<selector>` vs `ads+<selector>`.
+
+The paper's speed claim is that pre-selecting the top fraction of the pool by
+predicted data value makes diversity selection 2.6-8x faster at equal
+accuracy. This measures, in ONE process and one run, the wall time of
+:func:`ads_jax.acquisition.acquire` (staged path, per stage: valuation,
+regression, preselection, diversity) for the arms ``<selector>``,
+``ads+<selector>`` and ``randfilter+<selector>`` (a random pre-filter of the
+same size: only the pool shrinks) with ``coreset``, ``badge`` and
+``kmedians``, plus ``ads-top``; and, as the "before/after" of the value
+regression, :func:`ads_jax.valuation.regression.predict_values` with each
+neighbour-search method at the same sizes.
+
+    python experiments/benchmarks/acquisition.py --out docs/bench/acquisition.md
+    python experiments/benchmarks/acquisition.py --sizes small --repeats 5
+
+Sizes (``--sizes``): ``large`` = U 50,000 x d 512 pool, L 1,000 labeled,
+M 500 validation, C 10, B 1,000; ``small`` = U 20,000 x d 64, L 500, M 500,
+C 10, B 100. Pre-selection fractions ``--fractions`` (default 0.1 and 0.3).
+The acquisition config is :class:`AcquisitionConfig`'s default otherwise.
+
+Times are medians of ``--repeats`` runs after one warm-up (compiling) run.
+The machine may be shared with other jobs: read the ratios, which come from
+the same run, rather than the absolute seconds. Accuracy is not measured here
+(synthetic data); that is the active-learning experiments' job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# experiments/benchmarks/selectors.py shadows the stdlib module `selectors`
+# (imported by subprocess, which JAX imports): drop this folder from the path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SIZES = {  # name -> (U, d, L, M, C, B)
+    "small": (20_000, 64, 500, 500, 10, 100),
+    "large": (50_000, 512, 1_000, 500, 10, 1_000),
+}
+STAGES = ("valuation", "regression", "preselection", "diversity")
+REG_METHODS = ("network", "grouped", "masked")
+
+
+def make_inputs(u, d, n_lab, m, c, seed=0):
+    """Synthetic model outputs: a Gaussian mixture of C classes (class means
+    at distance ~3 sigma), model probabilities = softmax of -distance to the
+    class means (a fair but imperfect classifier)."""
+    from ads_jax.acquisition import AcquisitionInputs
+
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(c, d)).astype(np.float32) * (3.0 / np.sqrt(2.0))
+
+    def points(n):
+        y = rng.integers(0, c, size=n)
+        return (means[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int32)
+
+    pool, _ = points(u)
+    lab, lab_y = points(n_lab)
+    val, val_y = points(m)
+    d2 = (pool * pool).sum(1)[:, None] + (means * means).sum(1)[None] - 2 * pool @ means.T
+    logits = -0.5 * d2 / np.sqrt(d)
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return AcquisitionInputs(labeled_emb=lab, labeled_y=lab_y, pool_emb=pool,
+                             pool_probs=probs.astype(np.float32), val_emb=val, val_y=val_y,
+                             num_classes=c)
+
+
+def time_arm(inputs, config, repeats, key):
+    """-> (warm-up seconds, {stage: median seconds, "total": ...}, m)."""
+    from ads_jax.acquisition import acquire
+
+    t0 = time.perf_counter()
+    res = acquire(key, inputs, config)
+    first = time.perf_counter() - t0
+    runs = [acquire(key, inputs, config) for _ in range(repeats)]
+    med = {s: statistics.median(r.timings[s] for r in runs) for s in STAGES + ("total",)}
+    return first, med, res.preselect_size
+
+
+def time_regression(inputs, config, method, repeats, train_values):
+    import jax
+
+    from ads_jax.valuation.regression import predict_values
+
+    def fn():
+        return jax.block_until_ready(predict_values(
+            inputs.labeled_emb, inputs.labeled_y, train_values, inputs.pool_emb,
+            inputs.pool_probs, num_classes=inputs.num_classes, k=config.regression_k,
+            top_t=config.regression_top_t, aggregate=config.regression_aggregate,
+            weights=config.regression_weights, metric=config.regression_metric,
+            chunk_size=config.regression_chunk_size, method=method))
+
+    t0 = time.perf_counter()
+    ref = np.asarray(fn())
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return first, statistics.median(times), ref
+
+
+def run_size(name, args, log):
+    import jax
+    import jax.numpy as jnp
+
+    from ads_jax.acquisition import AcquisitionConfig
+    from ads_jax.valuation import knn_shapley
+    from ads_jax.valuation.regression import choose_method
+
+    u, d, n_lab, m, c, b = SIZES[name]
+    inputs = make_inputs(u, d, n_lab, m, c)
+    inputs = jax.tree.map(jnp.asarray, inputs)
+    key = jax.random.key(0)
+    rows = []
+
+    def arm(a, frac):
+        cfg = AcquisitionConfig(arm=a, budget=b, preselect_fraction=frac)
+        first, med, msize = time_arm(inputs, cfg, args.repeats, key)
+        rows.append(dict(arm=a, frac=frac if "+" in a or a == "ads-top" else None, m=msize,
+                         first=first, **med))
+        log(f"  {name} {a:<22} f={frac} m={msize:>6}  total {med['total']:.3f} s  "
+            + "  ".join(f"{s} {med[s]:.3f}" for s in STAGES))
+
+    for sel in args.selectors:
+        arm(sel, args.fractions[0])
+        for f in args.fractions:
+            arm(f"ads+{sel}", f)
+            arm(f"randfilter+{sel}", f)
+    arm("ads-top", args.fractions[0])
+
+    # Value regression alone, per neighbour-search method (same inputs/config).
+    cfg = AcquisitionConfig(budget=b)
+    tv = knn_shapley(inputs.labeled_emb, inputs.labeled_y, inputs.val_emb, inputs.val_y,
+                     num_classes=c, k=cfg.k, variant=cfg.valuation, metric=cfg.metric)
+    lmax = int(np.bincount(np.asarray(inputs.labeled_y), minlength=c).max())
+    reg = []
+    ref = None
+    for method in REG_METHODS:
+        first, med, vals = time_regression(inputs, cfg, method, args.repeats, tv)
+        ref = vals if ref is None else ref
+        err = float(np.max(np.abs(vals - ref)) / max(np.max(np.abs(ref)), 1e-30))
+        reg.append(dict(method=method, first=first, median=med, err=err))
+        log(f"  {name} regression {method:<8} {med:.3f} s (max rel. diff vs network {err:.1e})")
+    old_auto = choose_method(c, n_lab, lmax, cfg.regression_top_t, k=cfg.regression_k,
+                             platform="gpu")  # the previous (pre-network) CPU rule
+    new_auto = choose_method(c, n_lab, lmax, cfg.regression_top_t, k=cfg.regression_k)
+    return dict(name=name, size=SIZES[name], rows=rows, reg=reg, lmax=lmax,
+                old_auto=old_auto, new_auto=new_auto, cfg=cfg)
+
+
+def _fmt_t(x):
+    return f"{x:.3f}" if x >= 0.0005 else "-"
+
+
+def render(args, results, load_before, load_after, versions, wall):
+    import jax
+
+    lines = ["# Acquisition benchmark: `<selector>` vs `ads+<selector>` (CPU)", ""]
+    cmd = "python experiments/benchmarks/acquisition.py " + " ".join(sys.argv[1:])
+    lines += [
+        f"Produced by `{cmd.strip()}` (`experiments/benchmarks/acquisition.py`), one process, "
+        f"one run ({wall / 60:.1f} min).",
+        "",
+        f"- Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"JAX backend `{jax.default_backend()}`. Load average {load_before:.1f} at start, "
+        f"{load_after:.1f} at end: **other jobs shared these cores during the run**, so "
+        "absolute times are noisy; the ratios come from the same run.",
+        f"- Versions: {versions}.",
+        "- Data: synthetic Gaussian mixture of C classes, probabilities = softmax of -distance "
+        "to the class means. `acquire` staged path with `AcquisitionConfig` defaults "
+        f"(valuation `{results[0]['cfg'].valuation}` K={results[0]['cfg'].k}; regression "
+        f"k={results[0]['cfg'].regression_k}, weights `{results[0]['cfg'].regression_weights}`"
+        f", aggregate `{results[0]['cfg'].regression_aggregate}`, "
+        f"T={results[0]['cfg'].regression_top_t}) except arm, budget and pre-selection "
+        "fraction f; m = candidates the selector sees (plus the L labeled points as "
+        "centers).",
+        f"- Time: median of {args.repeats} runs after a warm-up (compiling) run, seconds per "
+        "stage. Speed-up = total of `<selector>` alone / total of the arm (> 1: faster).",
+        "",
+    ]
+    for res in results:
+        u, d, n_lab, m, c, b = res["size"]
+        lines += [f"## U = {u:,} x d = {d}, L = {n_lab:,}, M = {m}, C = {c}, B = {b:,}", ""]
+        lines += ["| arm | f | m | valuation | regression | preselection | diversity | total "
+                  "| speed-up vs selector alone |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        alone = {r["arm"]: r["total"] for r in res["rows"]
+                 if "+" not in r["arm"] and r["arm"] != "ads-top"}
+        for r in res["rows"]:
+            sel = r["arm"].split("+")[-1]
+            base = alone.get(sel)
+            sp = f"{base / r['total']:.2f}x" if base else ""
+            f = "" if r["frac"] is None else f"{r['frac']:g}"
+            lines.append(
+                f"| `{r['arm']}` | {f} | {r['m']:,} | " +
+                " | ".join(_fmt_t(r[s]) for s in STAGES) + f" | **{r['total']:.3f}** | {sp} |")
+        lines.append("")
+        # Summary per selector.
+        for sel in args.selectors:
+            ads = [alone[sel] / r["total"] for r in res["rows"] if r["arm"] == f"ads+{sel}"]
+            rnd = [alone[sel] / r["total"] for r in res["rows"]
+                   if r["arm"] == f"randfilter+{sel}"]
+            fr = "/".join(f"{f:g}" for f in args.fractions)
+            lines.append(
+                f"- speed-up of `ads+{sel}` over `{sel}` alone: "
+                f"{' / '.join(f'{x:.1f}x' for x in ads)} (f = {fr}); of `randfilter+{sel}`: "
+                f"{' / '.join(f'{x:.1f}x' for x in rnd)}.")
+        lines += ["", f"Value regression alone (`predict_values`, same config; largest class "
+                      f"Lc = {res['lmax']}): `method='auto'` now picks `{res['new_auto']}`, "
+                      f"before this change it picked `{res['old_auto']}`.", "",
+                  "| method | median (s) | time / network | max rel. diff vs network |",
+                  "|---|---:|---:|---:|"]
+        net = next(r["median"] for r in res["reg"] if r["method"] == "network")
+        for r in res["reg"]:
+            err = "-" if r["method"] == "network" else f"{r['err']:.1e}"
+            lines.append(f"| `{r['method']}` | {r['median']:.3f} | {r['median'] / net:.1f}x "
+                         f"| {err} |")
+        lines.append("")
+    lines += _reading(args, results)
+    return "\n".join(lines) + "\n"
+
+
+def _reading(args, results):
+    """Interpretation bullets, numbers taken from this run."""
+    out = ["## Reading", ""]
+    for res in results:
+        u, d, n_lab, m, c, b = res["size"]
+        rows = {(r["arm"], r["frac"]): r for r in res["rows"]}
+        top = next(r for r in res["rows"] if r["arm"] == "ads-top")
+        fixed = top["valuation"] + top["regression"]
+        sels = ", ".join(f"`{s}` {rows[(s, None)]['total']:.3f} s" for s in args.selectors)
+        out.append(
+            f"- U = {u:,}, d = {d}, B = {b:,}: ADS's fixed cost (valuation + regression) is "
+            f"{fixed:.3f} s, of which the regression {top['regression']:.3f} s; the selectors "
+            f"alone take {sels}. ADS can only win where the selector on the whole pool costs "
+            "clearly more than that fixed cost.")
+    out += [
+        "- The value regression is one (U x C Lc) GEMM plus an O(U C Lc k) elementwise "
+        "selection network (`method='network'`; at small d the network, not the GEMM, "
+        "dominates): its cost grows with L, not with B. A k-center pass costs O(B U d). ADS "
+        "therefore pays off when the selector is expensive per point (BADGE, k-medians) or "
+        "B is not small against L; with B = 100 < L = 500 the regression costs more than "
+        "pre-selection saves a cheap selector.",
+        "- `randfilter+<selector>` runs the same diversity stage on a sub-pool of the same size "
+        "without valuation and regression: it is the upper bound of what pre-selection alone "
+        "can save, and the control that shows whether value (not pool size) drives accuracy.",
+        "- The paper's claim (2.6-8x faster selection at equal accuracy) is about this ratio; "
+        "accuracy is not measured here. GPU/TPU: not measured (no accelerator in this run).",
+        "",
+    ]
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", nargs="+", default=["small", "large"], choices=sorted(SIZES))
+    p.add_argument("--selectors", nargs="+", default=["coreset", "badge", "kmedians"])
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.3])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=None, help="write the markdown fragment here")
+    args = p.parse_args(argv)
+
+    import jax
+
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    results = []
+    for name in args.sizes:
+        print(f"size {name}: {SIZES[name]}", flush=True)
+        results.append(run_size(name, args, lambda s: print(s, flush=True)))
+    load_after = os.getloadavg()[0]
+    versions = f"jax {jax.__version__}, numpy {np.__version__}, Python {platform.python_version()}"
+    md = render(args, results, load_before, load_after, versions,
+                time.perf_counter() - t_start)
+    print()
+    print(md)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(md)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
