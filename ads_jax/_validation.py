@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "is_tracer",
+    "check_key",
     "check_array",
     "check_finite",
     "check_labels",
@@ -187,3 +188,30 @@ def check_fraction(name: str, v: Any, *, inclusive_zero: bool = False) -> float:
         rng = "[0, 1]" if inclusive_zero else "(0, 1]"
         raise ValueError(f"`{name}` must be in {rng}, got {v}.")
     return float(v)
+
+
+def check_key(name: str, key: Any) -> jax.Array:
+    """Coerce a PRNG key to a typed key; reject anything else.
+
+    Accepts a typed key from ``jax.random.key(seed)`` (shape ``()``) or a legacy
+    ``jax.random.PRNGKey(seed)`` (uint32, shape ``(2,)``, wrapped with
+    ``jax.random.wrap_key_data``). Works on tracers too (no data is read).
+
+    Returns:
+      A typed PRNG key of shape ().
+    """
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"`{name}` must be a single PRNG key (shape ()), got shape {key.shape}; "
+                "split it and pass one key."
+            )
+        return key
+    arr = key if isinstance(key, jax.Array) else np.asarray(key)
+    if arr.dtype == np.uint32 and tuple(arr.shape) == (2,):
+        return jax.random.wrap_key_data(jnp.asarray(arr))
+    raise TypeError(
+        f"`{name}` must be a PRNG key from jax.random.key(seed) (or a legacy "
+        f"jax.random.PRNGKey(seed)), got {type(key).__name__} with "
+        f"dtype {getattr(arr, 'dtype', None)} and shape {getattr(arr, 'shape', None)}."
+    )

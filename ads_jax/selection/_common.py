@@ -101,21 +101,7 @@ def check_key(key: Any, selector: str, *, required: bool) -> jax.Array | None:
             )
         return None
     _reject_tracer("key", key)
-    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(
-                f"`key` must be a single PRNG key (shape ()), got shape {key.shape}; "
-                "split it and pass one key."
-            )
-        return key
-    arr = np.asarray(key) if not isinstance(key, jax.Array) else key
-    if arr.dtype == np.uint32 and tuple(arr.shape) == (2,):
-        return jax.random.wrap_key_data(jnp.asarray(arr))
-    raise TypeError(
-        "`key` must be a PRNG key from jax.random.key(seed) (or a legacy "
-        f"jax.random.PRNGKey(seed)), got {type(key).__name__} with "
-        f"dtype {getattr(arr, 'dtype', None)} and shape {getattr(arr, 'shape', None)}."
-    )
+    return V.check_key("key", key)
 
 
 @jax.jit

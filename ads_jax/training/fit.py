@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ads_jax import _validation as V
 from ads_jax._validation import check_labels, check_same_length
 from ads_jax.training.checkpoint import EpochCheckpointer
 from ads_jax.training.config import TrainConfig
@@ -62,18 +63,8 @@ class FitResult:
 
 
 def as_key(key: Any, name: str = "key") -> jax.Array:
-    """Accept a typed key (``jax.random.key``) or a legacy uint32 (2,) key; return a typed key."""
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"`{name}` must be a single PRNG key, got a key array of shape "
-                             f"{key.shape}.")
-        return key
-    arr = np.asarray(key) if not isinstance(key, jax.Array) else key
-    if arr.dtype == np.uint32 and arr.shape == (2,):
-        return jax.random.wrap_key_data(jnp.asarray(arr))
-    raise TypeError(f"`{name}` must be a PRNG key from jax.random.key(seed) (or a legacy "
-                    f"jax.random.PRNGKey), got {type(key).__name__} with dtype "
-                    f"{getattr(arr, 'dtype', None)} and shape {getattr(arr, 'shape', None)}.")
+    """Typed PRNG key from a typed or legacy key (see ``_validation.check_key``)."""
+    return V.check_key(name, key)
 
 
 @functools.lru_cache(maxsize=32)
