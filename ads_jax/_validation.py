@@ -12,6 +12,7 @@ once at the outermost eager call site, where the data is concrete.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -31,6 +32,9 @@ __all__ = [
     "check_budget",
     "check_choice",
     "check_fraction",
+    "check_int",
+    "check_number",
+    "check_bool",
 ]
 
 
@@ -135,20 +139,12 @@ def check_labels(name: str, y: Any, num_classes: int) -> Any:
 
 def check_positive_int(name: str, v: Any) -> int:
     """Check a Python integer >= 1 (e.g. K, budget, chunk size)."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
-    if v < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {v}.")
-    return int(v)
+    return check_int(name, v, minimum=1)
 
 
 def check_nonneg_int(name: str, v: Any) -> int:
     """Check a Python integer >= 0."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
-    if v < 0:
-        raise ValueError(f"`{name}` must be >= 0, got {v}.")
-    return int(v)
+    return check_int(name, v, minimum=0)
 
 
 def check_same_length(**arrays: Any) -> int:
@@ -181,13 +177,50 @@ def check_choice(name: str, v: Any, choices: Any) -> str:
 
 def check_fraction(name: str, v: Any, *, inclusive_zero: bool = False) -> float:
     """Check a float in (0, 1] (or [0, 1] with ``inclusive_zero``)."""
+    return check_number(name, v, lo=0, hi=1, lo_open=not inclusive_zero)
+
+
+def check_int(name: str, v: Any, *, minimum: int | None = None, allow_none: bool = False) -> int | None:
+    """Check a Python integer (not a bool) ``>= minimum``; ``None`` if ``allow_none``.
+
+    The one integer check of ads_jax (config fields and function arguments).
+    """
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {v}.")
+    return int(v)
+
+
+def check_number(name: str, v: Any, *, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False, hi_open: bool = False,
+                 allow_none: bool = False) -> float | None:
+    """Check a finite real number (not a bool) in the interval given by ``lo``/``hi``.
+
+    ``lo_open`` / ``hi_open`` exclude the bounds. NaN and +-inf are always rejected.
+    Returns the value as a Python float (``None`` if ``allow_none``).
+    """
+    if v is None and allow_none:
+        return None
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"`{name}` must be a number, got {type(v).__name__} {v!r}.")
-    lo_ok = v >= 0 if inclusive_zero else v > 0
-    if not (lo_ok and v <= 1):
-        rng = "[0, 1]" if inclusive_zero else "(0, 1]"
-        raise ValueError(f"`{name}` must be in {rng}, got {v}.")
+    bad = not math.isfinite(v) or ((lo is not None and (v <= lo if lo_open else v < lo))
+                     or (hi is not None and (v >= hi if hi_open else v > hi)))
+    if bad:
+        lb, rb = ("(" if lo_open else "["), (")" if hi_open else "]")
+        lo_s = "-inf" if lo is None else lo
+        hi_s = "inf" if hi is None else hi
+        raise ValueError(f"`{name}` must be in {lb}{lo_s}, {hi_s}{rb}, got {v!r}.")
     return float(v)
+
+
+def check_bool(name: str, v: Any) -> bool:
+    """Check a Python bool (``np.bool_`` accepted)."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be true or false, got {type(v).__name__} {v!r}.")
+    return bool(v)
 
 
 def check_key(name: str, key: Any) -> jax.Array:

@@ -16,13 +16,25 @@ import numpy as np
 import pytest
 
 from ads_jax.valuation import (
+    BUILTIN_VALUATIONS,
     JIA,
-    VARIANTS,
+    VALUATIONS,
     Recursion,
     knn_shapley,
+    knn_variants,
     linear_step,
 )
 from ads_jax.valuation.sorting import host_sort_matches, sort_matches, sort_with_ranks
+from ads_jax.valuation.testing import brute_force_values
+
+#: Every KNN-Shapley variant ads_jax registers, from the registry (not a hand-kept list).
+VARIANTS = tuple(v for v in knn_variants() if v in BUILTIN_VALUATIONS)
+
+
+def example_options(variant, dist):
+    """Options a variant's registration asks the tests to exercise ([{}] = defaults)."""
+    ex = VALUATIONS.get(variant).meta.get("example_options")
+    return ex(dist) if ex is not None else [{}]
 
 
 # ---------------------------------------------------------------- references
@@ -131,20 +143,16 @@ def numpy_threshold(dist, train_y, val_y, tau, num_classes):
 
 
 def utility_all_minus_empty(dist, train_y, val_y, *, variant, k, num_classes, tau=None):
-    """U(D) - U(empty) per validation point (efficiency axiom)."""
+    """U(D) - U(empty) per validation point (efficiency axiom), from the registered game."""
+    utility = VALUATIONS.get(variant).meta["utility"]
+    options = VALUATIONS.parse_options(variant, {} if tau is None else {"tau": tau})
     res = []
     for b in range(dist.shape[0]):
         order = stable_order(dist[b])
         a = (train_y[order] == val_y[b]).astype(np.float64)
-        n = a.shape[0]
-        if variant == "jia":
-            res.append(a[:k].sum() / k)
-        elif variant == "soft":
-            res.append(a[:k].sum() / min(k, n) - 1.0 / num_classes)
-        else:
-            ball = dist[b] <= tau
-            u = (train_y[ball] == val_y[b]).mean() if ball.any() else 1.0 / num_classes
-            res.append(u - 1.0 / num_classes)
+        member = np.array([np.ones(a.size, bool), np.zeros(a.size, bool)])
+        u = utility(member, a, dist[b][order], k=k, num_classes=num_classes, options=options)
+        res.append(u[0] - u[1])
     return np.array(res)
 
 
@@ -172,7 +180,9 @@ def make_data(rng, n, m, d=3, num_classes=3, integer=False):
 # --------------------------------------------------------------- brute force
 @pytest.mark.parametrize("n", range(1, 9))
 def test_brute_force_every_subset(x64, n):
-    """Every variant, C in 2..4, every K in 1..N+3, vs subset enumeration (float64)."""
+    """Every registered variant (and its example options), C in 2..4, every K in 1..N+3,
+    vs subset enumeration of the variant's registered utility (float64)."""
+    assert {"jia", "soft", "threshold"} <= set(VARIANTS)
     rng = np.random.default_rng(100 + n)
     m = 3
     worst = 0.0
@@ -183,21 +193,36 @@ def test_brute_force_every_subset(x64, n):
         if n >= 4 and num_classes == 2:
             tx[1], ty[1] = tx[0], ty[0]  # a duplicated point
         dist = np_sqdist(vx, tx)
-        for k in range(1, n + 4):
-            for variant in ("jia", "soft"):
-                _, got = knn_shapley(tx, ty, vx, vy, num_classes=num_classes, k=k,
-                                     variant=variant, return_matrix=True)
-                want = brute_force(dist, ty, vy, variant=variant, k=k,
-                                   num_classes=num_classes)
-                worst = max(worst, float(np.abs(np.asarray(got) - want).max()))
-        # thresholds: empty ball (for continuous data), partial balls, everything
-        for tau in (0.0, safe_tau(dist, 0.3), safe_tau(dist, 0.7), float(dist.max()) + 1.0):
-            _, got = knn_shapley(tx, ty, vx, vy, num_classes=num_classes,
-                                 variant="threshold", tau=tau, return_matrix=True)
-            want = brute_force(dist, ty, vy, variant="threshold", k=1,
-                               num_classes=num_classes, tau=tau)
-            worst = max(worst, float(np.abs(np.asarray(got) - want).max()))
+        for variant in VARIANTS:
+            for opts in example_options(variant, dist):
+                for k in range(1, n + 4):
+                    _, got = knn_shapley(tx, ty, vx, vy, num_classes=num_classes, k=k,
+                                         variant=variant, options=opts, return_matrix=True)
+                    want = brute_force_values(variant, dist, ty, vy, k=k,
+                                              num_classes=num_classes, options=opts)
+                    worst = max(worst, float(np.abs(np.asarray(got) - want).max()))
     assert worst <= 1e-10, worst
+
+
+def test_registered_utilities_match_the_definitions(x64):
+    """The utilities the variants are registered with are the published games
+    (this file's own enumeration, written from the definitions)."""
+    rng = np.random.default_rng(99)
+    for num_classes in (2, 3):
+        tx, ty, vx, vy = make_data(rng, 6, 3, d=2, num_classes=num_classes)
+        dist = np_sqdist(vx, tx)
+        for k in (1, 3, 7):
+            for variant in ("jia", "soft"):
+                np.testing.assert_allclose(
+                    brute_force_values(variant, dist, ty, vy, k=k, num_classes=num_classes),
+                    brute_force(dist, ty, vy, variant=variant, k=k, num_classes=num_classes),
+                    atol=1e-12)
+        for tau in (0.0, safe_tau(dist, 0.5), float(dist.max()) + 1):
+            np.testing.assert_allclose(
+                brute_force_values("threshold", dist, ty, vy, k=1, num_classes=num_classes,
+                                   options={"tau": tau}),
+                brute_force(dist, ty, vy, variant="threshold", k=1, num_classes=num_classes,
+                            tau=tau), atol=1e-12)
 
 
 def test_k_larger_than_n_is_exact(x64):

@@ -35,7 +35,13 @@ Names: ``coreset`` (alias ``kcenter``), ``kmedians``, ``badge``, ``entropy``,
 from ads_jax.selection.badge import badge_sq_distances, gradient_factors, select_badge
 from ads_jax.selection.kcenter import select_coreset
 from ads_jax.selection.kmedians import KMediansResult, kmedians_cluster, select_kmedians
-from ads_jax.selection.registry import available_selectors, get_selector, register_selector
+from ads_jax.selection.registry import (
+    SELECTORS,
+    SelectorConfig,
+    available_selectors,
+    get_selector,
+    register_selector,
+)
 from ads_jax.selection.scores import (
     entropy_scores,
     least_confidence_scores,
@@ -62,6 +68,8 @@ for _name, _fn in (
 del _name, _fn
 
 __all__ = [
+    "SELECTORS",
+    "SelectorConfig",
     "register_selector",
     "get_selector",
     "available_selectors",

@@ -6,24 +6,39 @@ Every registered selector has the one signature
 
 (see :mod:`ads_jax.selection`). Built-in names: ``coreset`` (alias
 ``kcenter``), ``kmedians``, ``badge``, ``entropy``, ``margin``,
-``least_confidence``, ``random``, ``top_value``.
+``least_confidence``, ``random``, ``top_value``. A selector's options are its
+keyword arguments with defaults (``mesh`` excepted); configs give them in
+``acquisition.selector.options`` and they are checked against those keywords
+when the config is built.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Callable
 
-__all__ = ["register_selector", "get_selector", "available_selectors"]
+from ads_jax import _validation as V
+from ads_jax.registry import Registry, options_from_signature
 
-_SELECTORS: dict[str, Callable] = {}
+__all__ = ["SELECTORS", "SelectorConfig", "register_selector", "get_selector",
+           "available_selectors"]
+
+SELECTORS = Registry("selector", "Register new ones with register_selector(name, fn).")
+
+#: Parameters of the selector signature that are not options.
+_NOT_OPTIONS = ("key", "pool", "budget", "labeled", "mask", "mesh")
 
 
-def register_selector(name: str, fn: Callable | None = None, *, overwrite: bool = False):
+def register_selector(name: str, fn: Callable | None = None, *, options: type | None = None,
+                      overwrite: bool = False):
     """Register ``fn`` under ``name``; usable as ``@register_selector("name")``.
 
     Args:
       name: non-empty string.
       fn: the selector (see the module docstring for its signature).
+      options: dataclass type of its options; default: built from ``fn``'s
+        keyword arguments with defaults (types from annotations or defaults).
       overwrite: allow replacing an existing name (default: ValueError).
 
     Returns:
@@ -35,12 +50,8 @@ def register_selector(name: str, fn: Callable | None = None, *, overwrite: bool 
     def _register(f: Callable) -> Callable:
         if not callable(f):
             raise TypeError(f"`fn` must be callable, got {type(f).__name__}.")
-        if name in _SELECTORS and not overwrite and _SELECTORS[name] is not f:
-            raise ValueError(
-                f"a selector named {name!r} is already registered; "
-                "pass overwrite=True to replace it."
-            )
-        _SELECTORS[name] = f
+        SELECTORS.register(name, f, options=options or options_from_signature(f, _NOT_OPTIONS),
+                           overwrite=overwrite)
         return f
 
     return _register if fn is None else _register(fn)
@@ -48,15 +59,43 @@ def register_selector(name: str, fn: Callable | None = None, *, overwrite: bool 
 
 def get_selector(name: str) -> Callable:
     """The selector registered under ``name`` (ValueError listing the names otherwise)."""
-    try:
-        return _SELECTORS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown selector {name!r}; available: {list(available_selectors())}. "
-            "Register new ones with register_selector(name, fn)."
-        ) from None
+    return SELECTORS.get(name).fn
 
 
 def available_selectors() -> tuple[str, ...]:
     """Sorted tuple of registered names (aliases included)."""
-    return tuple(sorted(_SELECTORS))
+    return SELECTORS.names()
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectorConfig:
+    """Stage 4, the selector of the arm (``acquisition.selector``).
+
+    The selector itself is named by the arm (``ads+<selector>``).
+
+    Attributes:
+      options: extra keyword options of the selector (JSON object), checked
+        against the options it takes (``block_size``, ``method``, ...).
+      include_labeled: pass the labeled points to the selector as
+        ``labeled=True`` rows of the sub-pool (initial centers of k-center
+        and BADGE; never picked). False: the selector sees only the
+        candidates (e.g. the original BADGE, which ignores labeled points).
+    """
+
+    options: dict = dataclasses.field(default_factory=dict)
+    include_labeled: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.options, dict) or not all(isinstance(k, str)
+                                                         for k in self.options):
+            raise TypeError(f"`selector.options` must be a mapping of option name -> value, "
+                            f"got {self.options!r}.")
+        try:
+            json.dumps(self.options, sort_keys=True)
+        except TypeError as e:
+            raise TypeError(f"`selector.options` must be JSON-serialisable: {e}") from None
+        V.check_bool("selector.include_labeled", self.include_labeled)
+        object.__setattr__(self, "options", dict(self.options))
+
+    def __hash__(self):
+        return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))

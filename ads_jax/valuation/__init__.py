@@ -1,28 +1,53 @@
-"""Exact KNN-Shapley data valuation.
+"""Data valuation (stage 1) and value estimation (stage 2) of ADS.
 
->>> from ads_jax.valuation import knn_shapley, VARIANTS
+>>> from ads_jax.valuation import knn_shapley, available_valuations
 >>> values = knn_shapley(train_x, train_y, val_x, val_y, num_classes=10, k=5)
 
-* :func:`knn_shapley` -- public entry point (variants ``"jia"``, ``"soft"``,
-  ``"threshold"``, or your own :class:`Recursion`).
-* :mod:`ads_jax.valuation.recursions` -- the per-validation-point math
-  (recursions, their parallel and ``lax.scan`` forms, threshold closed form).
+* :func:`knn_shapley` -- exact KNN-Shapley (variants ``"jia"``, ``"soft"``,
+  ``"threshold"``, any registered one, or your own :class:`Recursion`).
+* :mod:`ads_jax.valuation.registry` -- the valuation registry
+  (:func:`register_valuation`), the stage-1 config :class:`ValuationConfig`.
+* :mod:`ads_jax.valuation.estimators` -- the value-estimator registry
+  (:func:`register_estimator`), the stage-2 config :class:`EstimatorConfig`;
+  the default is the per-class KNN regression of
+  :mod:`ads_jax.valuation.regression` (:func:`predict_values`).
+* :mod:`ads_jax.valuation.recursions` -- the per-validation-point math.
 * :mod:`ads_jax.valuation.sorting` -- stable argsort + ranks, per backend.
+* :mod:`ads_jax.valuation.testing` -- brute-force Shapley values of a
+  registered variant's game, for tests.
 """
 
-from ads_jax.valuation.knn_shapley import METHODS, TRAIN_AXIS, VARIANTS, knn_shapley
+from ads_jax.valuation.estimators import (
+    ESTIMATORS,
+    EstimatorConfig,
+    KNNRegressionOptions,
+    available_estimators,
+    register_estimator,
+    run_estimator,
+)
+from ads_jax.valuation.knn_shapley import METHODS, TRAIN_AXIS, knn_shapley
 from ads_jax.valuation.recursions import (
     JIA,
-    RECURSIONS,
     SOFT,
     Recursion,
     RecursionContext,
     linear_step,
 )
+from ads_jax.valuation.regression import predict_values
+from ads_jax.valuation.registry import (
+    BUILTIN_VALUATIONS,
+    VALUATIONS,
+    ThresholdOptions,
+    ValuationConfig,
+    available_valuations,
+    get_valuation,
+    knn_variants,
+    register_valuation,
+    run_valuation,
+)
 
 __all__ = [
     "knn_shapley",
-    "VARIANTS",
     "METHODS",
     "TRAIN_AXIS",
     "Recursion",
@@ -30,5 +55,20 @@ __all__ = [
     "linear_step",
     "JIA",
     "SOFT",
-    "RECURSIONS",
+    "VALUATIONS",
+    "BUILTIN_VALUATIONS",
+    "ValuationConfig",
+    "ThresholdOptions",
+    "register_valuation",
+    "get_valuation",
+    "available_valuations",
+    "knn_variants",
+    "run_valuation",
+    "ESTIMATORS",
+    "EstimatorConfig",
+    "KNNRegressionOptions",
+    "register_estimator",
+    "available_estimators",
+    "run_estimator",
+    "predict_values",
 ]

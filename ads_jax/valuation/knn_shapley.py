@@ -23,6 +23,7 @@ well-defined game also when distances tie (e.g. duplicated points).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from functools import partial
@@ -37,7 +38,6 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS, _pairwise
 from ads_jax.valuation.recursions import (
-    RECURSIONS,
     Recursion,
     RecursionContext,
     harmonic_table,
@@ -47,9 +47,8 @@ from ads_jax.valuation.recursions import (
 )
 from ads_jax.valuation.sorting import sort_matches
 
-__all__ = ["VARIANTS", "METHODS", "TRAIN_AXIS", "knn_shapley"]
+__all__ = ["METHODS", "TRAIN_AXIS", "knn_shapley", "knn_shapley_unchecked"]
 
-VARIANTS = ("jia", "soft", "threshold")
 METHODS = ("auto", "parallel", "scan")
 TRAIN_AXIS = "train"
 """Mesh axis name over which training points are sharded (all others: validation)."""
@@ -70,6 +69,7 @@ class _Plan(NamedTuple):
     chunk: int  # validation rows per chunk, per device
     m_loc: int  # padded validation rows per validation shard
     recursion: Recursion | None  # None for the threshold variant
+    options: Any  # the variant's typed options (hashable), or None
     path: str  # "parallel" | "scan" | "threshold"
     sorter: str  # "host" | "xla"
     metric: str
@@ -95,6 +95,7 @@ def knn_shapley(
     val_chunk_size: int | None = None,
     return_matrix: bool = False,
     mesh: Mesh | None = None,
+    options: Any = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Exact KNN-Shapley values of training points, averaged over validation points.
 
@@ -114,8 +115,10 @@ def knn_shapley(
       neighbours are the members of ``S`` with ``distance <= tau``;
       ``U(S)`` is their fraction of matching labels, ``1/C`` if there are none.
       ``k`` is ignored.
-    * a :class:`~ads_jax.valuation.recursions.Recursion`: your own recursion over
-      the sorted match indicators (see that module).
+    * any other name registered with a Recursion by
+      :func:`ads_jax.valuation.register_valuation`, or a
+      :class:`~ads_jax.valuation.recursions.Recursion` itself: your own
+      recursion over the sorted match indicators (see that module).
 
     Shapley efficiency holds per validation point: ``sum_i s_i = U(D) - U(empty)``.
 
@@ -127,7 +130,9 @@ def knn_shapley(
       num_classes: number of classes ``C`` (>= 1).
       k: number of neighbours ``K`` (>= 1; may exceed N). Traced, so sweeping K
         does not recompile.
-      variant: one of :data:`VARIANTS` or a ``Recursion``.
+      variant: a registered KNN-Shapley variant (``"jia"``, ``"soft"``,
+        ``"threshold"``, or one of yours: see
+        :func:`ads_jax.valuation.available_valuations`) or a ``Recursion``.
       tau: distance threshold (in the units of ``metric``, e.g. squared
         Euclidean); required for, and only allowed with, ``"threshold"``.
       metric: ``"sqeuclidean"`` (default), ``"euclidean"`` or ``"cosine"``;
@@ -148,6 +153,9 @@ def knn_shapley(
       mesh: optional ``jax.sharding.Mesh``. Training points are sharded over the
         mesh axis named ``"train"`` (if present), validation points over all
         other axes. Results equal the single-device run.
+      options: options of a registered variant (a mapping checked against its
+        options schema, or the typed options object); ``None`` = its defaults.
+        Handed to the recursion as ``ctx.options``.
 
     Returns:
       ``values``, (N,) float (float32, or float64 for float64 inputs with
@@ -180,8 +188,12 @@ def knn_shapley(
     V.check_labels("val_y", val_y, num_classes)
     V.check_choice("metric", metric, METRICS)
     V.check_choice("method", method, METHODS)
-    recursion = _check_variant(variant)
+    recursion, options = _check_variant(variant, options)
+    if recursion is None and tau is None and options is not None:
+        tau = options.tau  # threshold's radius given as options={"tau": ...}
     tau = _check_tau(tau, recursion is None)
+    if recursion is None:
+        options = None
     if val_chunk_size is not None:
         val_chunk_size = V.check_positive_int("val_chunk_size", val_chunk_size)
     if not isinstance(return_matrix, (bool, np.bool_)):
@@ -191,20 +203,39 @@ def knn_shapley(
             f"`mesh` must be a jax.sharding.Mesh (e.g. jax.make_mesh((8,), ('val',))) "
             f"or None, got {type(mesh).__name__}."
         )
+    if int(train_x.shape[0]) >= 2**31 - 1:
+        raise ValueError(f"`train_x` has {train_x.shape[0]} points; at most 2**31 - 2 are "
+                         "supported.")
+    if recursion is not None and method == "parallel" and recursion.coef is None:
+        raise ValueError(
+            f"variant {recursion.name!r} has no `coef` (no parallel form); "
+            "use method='scan' or 'auto'."
+        )
+    return knn_shapley_unchecked(
+        train_x, train_y, val_x, val_y, num_classes=num_classes, k=k, recursion=recursion,
+        tau=tau, metric=metric, method=method, val_chunk_size=val_chunk_size,
+        return_matrix=bool(return_matrix), mesh=mesh, options=options)
+
+
+def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k: int,
+                          recursion: Recursion | None, tau: float | None = None,
+                          metric: str = "sqeuclidean", method: str = "auto",
+                          val_chunk_size: int | None = None, return_matrix: bool = False,
+                          mesh: Mesh | None = None, options: Any = None):
+    """:func:`knn_shapley` without its input checks (the caller validated them).
+
+    ``recursion`` is a :class:`Recursion`, or None for the threshold closed
+    form (then ``tau`` is required). Shapes, dtypes and results as
+    :func:`knn_shapley`. Used by the acquisition step, which checks its
+    inputs once at its own boundary.
+    """
     n, m = int(train_x.shape[0]), int(val_x.shape[0])
-    if n >= 2**31 - 1:
-        raise ValueError(f"`train_x` has {n} points; at most 2**31 - 2 are supported.")
 
     # ------------------------------------------------------------------ plan
     platform = _platform(mesh, (train_x, val_x))
     if recursion is None:
         path, sorter = "threshold", "xla"
     else:
-        if method == "parallel" and recursion.coef is None:
-            raise ValueError(
-                f"variant {recursion.name!r} has no `coef` (no parallel form); "
-                "use method='scan' or 'auto'."
-            )
         path = "scan" if method == "scan" or recursion.coef is None else "parallel"
         sorter = "host" if (method == "auto" and platform == "cpu") else "xla"
 
@@ -227,7 +258,7 @@ def knn_shapley(
     chunk = -(-chunk // train_size) * train_size
     plan = _Plan(
         n=n, n_pad=n_pad, chunk=chunk, m_loc=num_chunks * chunk, recursion=recursion,
-        path=path, sorter=sorter, metric=metric, return_matrix=bool(return_matrix),
+        options=options, path=path, sorter=sorter, metric=metric, return_matrix=bool(return_matrix),
         mesh=mesh, train_axis=train_axis, train_size=train_size, val_axes=val_axes,
     )
 
@@ -245,19 +276,32 @@ def knn_shapley(
 
 
 # --------------------------------------------------------------------- checks
-def _check_variant(variant: Any) -> Recursion | None:
-    """Recursion for a sort-based variant, None for "threshold"."""
+def _check_variant(variant: Any, options: Any) -> tuple[Recursion | None, Any]:
+    """(Recursion, typed options) of a sort-based variant; (None, None) for "threshold"."""
+    from ads_jax.valuation.registry import VALUATIONS, THRESHOLD, knn_variants
+
     if isinstance(variant, Recursion):
         if not (callable(variant.base) and callable(variant.step)):
             raise TypeError("`variant` Recursion needs callable `base` and `step`.")
-        return variant
+        return variant, options
     if not isinstance(variant, str):
         raise TypeError(
-            f"`variant` must be one of {list(VARIANTS)} or a Recursion, got "
-            f"{type(variant).__name__}."
+            f"`variant` must be a registered KNN-Shapley variant {list(knn_variants())} or a "
+            f"Recursion, got {type(variant).__name__}."
         )
-    V.check_choice("variant", variant, VARIANTS)
-    return None if variant == "threshold" else RECURSIONS[variant]
+    entry = VALUATIONS.get(variant, arg="variant")
+    if entry.fn is THRESHOLD:
+        if options is not None and not dataclasses.is_dataclass(options):
+            options = VALUATIONS.parse_options(variant, options, path="options")
+        return None, options
+    if not isinstance(entry.fn, Recursion):
+        raise ValueError(
+            f"`variant`={variant!r} is a registered valuation but not a KNN-Shapley recursion "
+            f"(KNN-Shapley variants: {list(knn_variants())}); run it with "
+            "ads_jax.valuation.run_valuation.")
+    if options is None or not dataclasses.is_dataclass(options):
+        options = VALUATIONS.parse_options(variant, options, path="options")
+    return entry.fn, options
 
 
 def _check_tau(tau: Any, needed: bool) -> Any:
@@ -409,7 +453,7 @@ def _chunk_values(tx, ty, tvalid, cx, cy, cw, k, num_classes, tau, harmonic, pla
     a = match.astype(dtype)
     if padded:
         a = a[:, : plan.n]
-    ctx = RecursionContext(plan.n, k, num_classes, harmonic)
+    ctx = RecursionContext(plan.n, k, num_classes, harmonic, plan.options)
     path_fn = parallel_sorted if plan.path == "parallel" else scan_sorted
     s_sorted = jax.vmap(lambda row: path_fn(row, plan.recursion, ctx))(a)
     if padded:

@@ -64,7 +64,6 @@ __all__ = [
     "linear_step",
     "JIA",
     "SOFT",
-    "RECURSIONS",
     "parallel_sorted",
     "scan_sorted",
     "threshold_values",
@@ -80,12 +79,15 @@ class RecursionContext(NamedTuple):
       k: ``K``, int32 scalar (traced: one compiled program serves every K).
       num_classes: ``C``, int32 scalar (traced).
       harmonic: (N+1,) float table, ``harmonic[m] = H_m = sum_{j<=m} 1/j``.
+      options: the variant's typed options (a frozen dataclass registered with
+        :func:`ads_jax.valuation.register_valuation`; static), or None.
     """
 
     n: int
     k: Any
     num_classes: Any
     harmonic: Any
+    options: Any = None
 
 
 class Recursion(NamedTuple):
@@ -156,8 +158,6 @@ def _soft_coef(i: jax.Array, ctx: RecursionContext) -> jax.Array:
 
 
 SOFT = Recursion("soft", _soft_base, linear_step(_soft_coef), _soft_coef)
-
-RECURSIONS = {"jia": JIA, "soft": SOFT}
 
 
 # ------------------------------------------------------------------------- paths

@@ -90,8 +90,8 @@ from jax.sharding import PartitionSpec as P
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS, _pairwise, map_row_blocks, sq_norms
 
-__all__ = ["predict_values", "class_table", "choose_method", "AGGREGATES", "WEIGHTS",
-           "METHODS"]
+__all__ = ["predict_values", "predict_values_unchecked", "class_table", "choose_method",
+           "AGGREGATES", "WEIGHTS", "METHODS"]
 
 AGGREGATES = ("max", "mean", "prob_weighted")
 WEIGHTS = ("uniform", "distance")
@@ -585,20 +585,36 @@ def predict_values(
                 "(pass probabilities, e.g. softmax of the logits, not logits)."
             )
     n_train = int(train_emb.shape[0])
-    if V.is_tracer(train_y):
-        bound = n_train
-    else:
+    bound = None
+    if not V.is_tracer(train_y):
         bound = int(np.bincount(np.asarray(train_y), minlength=num_classes).max())
     if max_class_count is not None:
         max_class_count = V.check_positive_int("max_class_count", max_class_count)
-        if max_class_count < bound and not V.is_tracer(train_y):
+        if bound is not None and max_class_count < bound:
             raise ValueError(
                 f"`max_class_count`={max_class_count} is smaller than the largest class of "
                 f"`train_y` ({bound} points); pass None or a bound >= {bound}."
             )
         bound = max_class_count
     V.check_choice("method", method, METHODS)
-    bound = min(bound, n_train)
+    return predict_values_unchecked(
+        train_emb, train_y, train_values, query_emb, query_probs, num_classes=num_classes,
+        k=k, top_t=top_t, aggregate=aggregate, weights=weights, metric=metric,
+        chunk_size=chunk_size, max_class_count=bound, method=method, mesh=mesh)
+
+
+def predict_values_unchecked(train_emb, train_y, train_values, query_emb, query_probs, *,
+                             num_classes: int, k: int, top_t: int, aggregate: str,
+                             weights: str, metric: str, chunk_size: int,
+                             max_class_count: int | None, method: str = "auto",
+                             mesh: jax.sharding.Mesh | None = None) -> jax.Array:
+    """:func:`predict_values` without its input checks (the caller validated them).
+
+    ``max_class_count``: static bound on the largest class of ``train_y``
+    (None: L, the safe bound). Shapes and result as :func:`predict_values`.
+    """
+    n_train = int(train_emb.shape[0])
+    bound = n_train if max_class_count is None else min(int(max_class_count), n_train)
     if method == "auto":
         platform = None if mesh is None else mesh.devices.flat[0].platform
         method = choose_method(num_classes, n_train, bound, top_t, k=k, platform=platform)
