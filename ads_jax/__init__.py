@@ -11,11 +11,20 @@ __version__ = "0.1.0"
 
 # distances
 from ads_jax.distances import knn, pairwise_distances
-# valuation: exact KNN-Shapley and the value regressor
-from ads_jax.valuation import VARIANTS, Recursion, knn_shapley
-from ads_jax.valuation.regression import predict_values
+# valuation: exact KNN-Shapley, the valuation and value-estimator registries
+from ads_jax.valuation import (
+    EstimatorConfig,
+    Recursion,
+    ValuationConfig,
+    available_estimators,
+    available_valuations,
+    knn_shapley,
+    predict_values,
+    register_estimator,
+    register_valuation,
+)
 # selection
-from ads_jax.selection import available_selectors, get_selector, register_selector
+from ads_jax.selection import SelectorConfig, available_selectors, get_selector, register_selector
 # model and training
 from ads_jax.models import ModelConfig, WideResNet, build_model
 from ads_jax.training import FitResult, TrainConfig, evaluate, fit, predict, to_float
@@ -27,6 +36,7 @@ from ads_jax.acquisition import (
     AcquisitionConfig,
     AcquisitionInputs,
     AcquisitionResult,
+    PreselectConfig,
     acquire,
     make_acquire_fn,
     parse_arm,
@@ -38,12 +48,15 @@ from ads_jax.plotting import format_table, load_results, plot_results
 
 __all__ = [
     "knn", "pairwise_distances",
-    "knn_shapley", "VARIANTS", "Recursion", "predict_values",
-    "get_selector", "register_selector", "available_selectors",
+    "knn_shapley", "Recursion", "predict_values",
+    "ValuationConfig", "register_valuation", "available_valuations",
+    "EstimatorConfig", "register_estimator", "available_estimators",
+    "get_selector", "register_selector", "available_selectors", "SelectorConfig",
     "WideResNet", "ModelConfig", "build_model",
     "TrainConfig", "FitResult", "fit", "predict", "evaluate", "to_float",
     "load_dataset", "Dataset", "ScenarioConfig", "Scenario", "build_scenario", "PROVENANCE",
-    "acquire", "make_acquire_fn", "AcquisitionConfig", "AcquisitionInputs", "AcquisitionResult",
+    "acquire", "make_acquire_fn", "AcquisitionConfig", "PreselectConfig", "AcquisitionInputs",
+    "AcquisitionResult",
     "ARMS", "parse_arm",
     "ExperimentConfig", "LoopConfig", "get_config", "resolve_config", "apply_overrides",
     "run_experiment", "load_results", "format_table", "plot_results",

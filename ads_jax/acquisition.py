@@ -10,14 +10,17 @@ One call picks a batch of ``budget`` points from the unlabeled pool::
 
 Stages (arm ``ads+<selector>``):
 
-1. **valuation** - exact KNN-Shapley values of the labeled points against the
-   validation set (:func:`ads_jax.valuation.knn_shapley`; ``config.valuation``
-   variant, ``config.k``, ``config.tau``, ``config.metric``);
-2. **regression** - those values extrapolated to the pool with one KNN
-   regressor per class (:func:`ads_jax.valuation.regression.predict_values`);
+1. **valuation** - values of the labeled points against the validation set by
+   the registered valuation ``config.valuation.name`` (default: exact
+   KNN-Shapley, :func:`ads_jax.valuation.knn_shapley`;
+   :func:`ads_jax.valuation.run_valuation` with :class:`ValuationConfig`);
+2. **regression** - those values extrapolated to the pool by the registered
+   value estimator ``config.estimator.name`` (default: one KNN regressor per
+   class, :func:`ads_jax.valuation.predict_values`;
+   :func:`ads_jax.valuation.run_estimator` with :class:`EstimatorConfig`);
 3. **preselection** - the top ``m`` pool points by predicted value, where
-   ``m = ceil(preselect_multiple x B)`` if ``preselect_multiple`` is set, else
-   ``ceil(preselect_fraction x U)``; ``m`` is clipped to ``[B, U]`` (the
+   ``m = ceil(multiple x B)`` if ``config.preselect.multiple`` is set, else
+   ``ceil(fraction x U)``; ``m`` is clipped to ``[B, U]`` (the
    pre-selection never holds fewer than B points, so a pool that shrinks over
    the rounds never makes a run fail; when ``m == B`` the arm degenerates to
    ``ads-top``). Use :func:`preselect_size` to see ``m``;
@@ -37,7 +40,7 @@ Arms (:data:`ARMS`, :func:`parse_arm`):
 * ``"ads-top"``               - the top-B points by predicted value (no diversity).
 
 Labeled points enter every sub-pool (``labeled=True``, unless
-``config.include_labeled=False``): k-center and BADGE use them as existing
+``config.selector.include_labeled=False``): k-center and BADGE use them as existing
 centers; no selector ever picks them. Their ``"probs"`` are
 ``inputs.labeled_probs`` if given, else one-hot labels (pass the model's
 probabilities for BADGE: one-hot rows have a zero gradient embedding); their
@@ -67,7 +70,6 @@ import functools
 import inspect
 import json
 import math
-import numbers
 import time
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -77,10 +79,8 @@ import numpy as np
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import METRICS
-from ads_jax.selection import available_selectors, get_selector
-from ads_jax.valuation import VARIANTS, knn_shapley
-from ads_jax.valuation.regression import AGGREGATES, WEIGHTS, predict_values
+from ads_jax.selection import SELECTORS, SelectorConfig, available_selectors, get_selector
+from ads_jax.valuation import EstimatorConfig, ValuationConfig, run_estimator, run_valuation
 
 __all__ = [
     "ARMS",
@@ -88,6 +88,7 @@ __all__ = [
     "parse_arm",
     "available_arms",
     "AcquisitionConfig",
+    "PreselectConfig",
     "AcquisitionInputs",
     "AcquisitionResult",
     "acquire",
@@ -99,6 +100,7 @@ __all__ = [
 #: Arm name templates; ``<selector>`` is any name of ``available_selectors()``.
 ARMS = ("<selector>", "ads+<selector>", "randfilter+<selector>", "ads-top")
 #: Stage names of ``AcquisitionResult.timings`` (staged path), plus "total".
+#: The one definition: the loop's records and the plots use these names.
 STAGES = ("valuation", "regression", "preselection", "diversity")
 
 # Selectors that rank by ``pool["scores"]`` (the predicted value): only
@@ -178,100 +180,89 @@ def available_arms() -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
+class PreselectConfig:
+    """Stage 3, the pre-selection (``acquisition.preselect``).
+
+    Attributes:
+      fraction: pre-select the top ``ceil(f x U)`` points (paper 0.1-0.3).
+        Ignored when ``multiple`` is set.
+      multiple: pre-select the top ``ceil(m x B)`` points (paper 2-10); takes
+        precedence over ``fraction``.
+    """
+
+    fraction: float | None = 0.2
+    multiple: float | None = None
+
+    def __post_init__(self):
+        if self.fraction is None and self.multiple is None:
+            raise ValueError("Set `preselect.fraction` (e.g. 0.2) or `preselect.multiple` "
+                             "(e.g. 5); both are None.")
+        if self.fraction is not None:
+            V.check_fraction("preselect.fraction", self.fraction)
+        if self.multiple is not None:
+            V.check_number("preselect.multiple", self.multiple, lo=1)
+
+
+def preselect_size(config: PreselectConfig, budget: int, pool_size: int) -> int:
+    """Number m of pre-selected candidates for a pool of ``pool_size`` points.
+
+    ``ceil(multiple x budget)`` if set, else ``ceil(fraction x pool_size)``,
+    clipped to ``[budget, pool_size]``.
+    """
+    pool_size = V.check_positive_int("pool_size", pool_size)
+    b = V.check_positive_int("budget", budget)
+    if config.multiple is not None:
+        m = math.ceil(config.multiple * b - 1e-9)
+    else:
+        m = math.ceil(config.fraction * pool_size - 1e-9)
+    return int(min(pool_size, max(b, m)))
+
+
+@dataclasses.dataclass(frozen=True)
 class AcquisitionConfig:
     """Everything that defines one acquisition step; frozen, JSON-able, hashable.
 
+    Each stage reads only its own sub-config.
+
     Attributes:
       arm: see :data:`ARMS` (``"ads+coreset"``, ``"coreset"``,
-        ``"randfilter+coreset"``, ``"ads-top"``, ...).
+        ``"randfilter+coreset"``, ``"ads-top"``, ...); its selector part names
+        a registered selector.
       budget: points picked per step, B >= 1.
-      valuation: KNN-Shapley variant (``ads_jax.valuation.VARIANTS``).
-      k: K of KNN-Shapley.
-      tau: radius of the "threshold" variant (required there, None otherwise).
-      metric: distance of the valuation (``"sqeuclidean"`` | ``"euclidean"`` | ``"cosine"``).
-      regression_k: neighbours of each per-class value regressor.
-      regression_weights: ``"uniform"`` | ``"distance"``.
-      regression_top_t: classes per query whose regressors are evaluated.
-      regression_aggregate: ``"max"`` (paper) | ``"mean"`` | ``"prob_weighted"``.
-      regression_metric: distance of the regressor (default ``"euclidean"``,
-        scikit-learn's; only matters for distance weights).
-      regression_chunk_size: pool rows per regression block (memory O(chunk x L)).
-      preselect_fraction: pre-select the top ``ceil(f x U)`` points (paper
-        0.1-0.3). Ignored when ``preselect_multiple`` is set.
-      preselect_multiple: pre-select the top ``ceil(m x B)`` points (paper
-        2-10); takes precedence over ``preselect_fraction``.
-      selector_options: extra keyword options of the selector (JSON object).
-      include_labeled: pass the labeled points to the selector as
-        ``labeled=True`` rows of the sub-pool (initial centers of k-center
-        and BADGE; never picked). False: the selector sees only the
-        candidates (e.g. the original BADGE, which ignores labeled points).
+      valuation: stage 1, :class:`~ads_jax.valuation.ValuationConfig`
+        (registered valuation name, K, metric, options).
+      estimator: stage 2, :class:`~ads_jax.valuation.EstimatorConfig`
+        (registered value estimator and its options; default the per-class
+        KNN regression).
+      preselect: stage 3, :class:`PreselectConfig`.
+      selector: stage 4, :class:`~ads_jax.selection.SelectorConfig` (options
+        of the arm's selector, checked against the options it takes; whether
+        labeled points enter its sub-pool).
     """
 
     arm: str = "ads+coreset"
     budget: int = 100
-    valuation: str = "jia"
-    k: int = 5
-    tau: float | None = None
-    metric: str = "sqeuclidean"
-    regression_k: int = 10
-    regression_weights: str = "distance"
-    regression_top_t: int = 10
-    regression_aggregate: str = "mean"
-    regression_metric: str = "euclidean"
-    regression_chunk_size: int = 1024
-    preselect_fraction: float | None = 0.2
-    preselect_multiple: float | None = None
-    selector_options: dict = dataclasses.field(default_factory=dict)
-    include_labeled: bool = True
+    valuation: ValuationConfig = dataclasses.field(default_factory=ValuationConfig)
+    estimator: EstimatorConfig = dataclasses.field(default_factory=EstimatorConfig)
+    preselect: PreselectConfig = dataclasses.field(default_factory=PreselectConfig)
+    selector: SelectorConfig = dataclasses.field(default_factory=SelectorConfig)
 
     def __post_init__(self):
-        parse_arm(self.arm)
+        arm = parse_arm(self.arm)
         V.check_positive_int("budget", self.budget)
-        V.check_choice("valuation", self.valuation, VARIANTS)
-        V.check_positive_int("k", self.k)
-        if self.tau is not None and (isinstance(self.tau, bool)
-                                     or not isinstance(self.tau, numbers.Real)):
-            raise TypeError(f"`tau` must be a number or None, got {self.tau!r}.")
-        if self.valuation == "threshold" and self.tau is None:
-            raise ValueError("valuation='threshold' needs `tau` (the neighbourhood radius in "
-                             "units of `metric`).")
-        if self.valuation != "threshold" and self.tau is not None:
-            raise ValueError(f"`tau` is only used by valuation='threshold'; got "
-                             f"valuation={self.valuation!r} with tau={self.tau}. Set tau=None.")
-        V.check_choice("metric", self.metric, METRICS)
-        V.check_positive_int("regression_k", self.regression_k)
-        V.check_choice("regression_weights", self.regression_weights, WEIGHTS)
-        V.check_positive_int("regression_top_t", self.regression_top_t)
-        V.check_choice("regression_aggregate", self.regression_aggregate, AGGREGATES)
-        V.check_choice("regression_metric", self.regression_metric, METRICS)
-        V.check_positive_int("regression_chunk_size", self.regression_chunk_size)
-        if self.preselect_fraction is None and self.preselect_multiple is None:
-            raise ValueError(
-                "Set `preselect_fraction` (e.g. 0.2) or `preselect_multiple` (e.g. 5); "
-                "both are None."
-            )
-        if self.preselect_fraction is not None:
-            V.check_fraction("preselect_fraction", self.preselect_fraction)
-        if self.preselect_multiple is not None:
-            m = self.preselect_multiple
-            if isinstance(m, bool) or not isinstance(m, numbers.Real):
-                raise TypeError(f"`preselect_multiple` must be a number or None, got {m!r}.")
-            if not m >= 1:
-                raise ValueError(f"`preselect_multiple` must be >= 1 (paper: 2-10), got {m}.")
-        opts = self.selector_options
-        if not isinstance(opts, Mapping) or not all(isinstance(k, str) for k in opts):
-            raise TypeError(
-                f"`selector_options` must be a mapping of option name -> value, got {opts!r}."
-            )
-        try:
-            json.dumps(dict(opts), sort_keys=True)
-        except TypeError as e:
-            raise TypeError(f"`selector_options` must be JSON-serialisable: {e}") from None
-        object.__setattr__(self, "selector_options", dict(opts))
-        if not isinstance(self.include_labeled, bool):
-            raise TypeError(f"`include_labeled` must be a bool, got {self.include_labeled!r}.")
+        for name, cls in (("valuation", ValuationConfig), ("estimator", EstimatorConfig),
+                          ("preselect", PreselectConfig), ("selector", SelectorConfig)):
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"`acquisition.{name}` must be a {cls.__name__}, got "
+                                f"{type(getattr(self, name)).__name__}.")
+        if arm.selector is None:
+            if self.selector.options:
+                raise ValueError(f"arm {self.arm!r} runs no selector, so "
+                                 f"`selector.options` must be empty, got {self.selector.options}.")
+        else:
+            SELECTORS.parse_options(arm.selector, self.selector.options, path="selector.options")
 
-    def __hash__(self):  # selector_options is a dict: hash the JSON form
+    def __hash__(self):
         return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))
 
     @property
@@ -279,20 +270,14 @@ class AcquisitionConfig:
         """The parsed :class:`Arm`."""
         return parse_arm(self.arm)
 
-
-def preselect_size(config: AcquisitionConfig, pool_size: int) -> int:
-    """Number m of pre-selected candidates for a pool of ``pool_size`` points.
-
-    ``ceil(preselect_multiple x budget)`` if set, else
-    ``ceil(preselect_fraction x pool_size)``, clipped to ``[budget, pool_size]``.
-    """
-    pool_size = V.check_positive_int("pool_size", pool_size)
-    b = config.budget
-    if config.preselect_multiple is not None:
-        m = math.ceil(config.preselect_multiple * b - 1e-9)
-    else:
-        m = math.ceil(config.preselect_fraction * pool_size - 1e-9)
-    return int(min(pool_size, max(b, m)))
+    def selector_kwargs(self) -> dict:
+        """The selector options given in the config, typed by the selector's schema."""
+        arm = parse_arm(self.arm)
+        if arm.selector is None or not self.selector.options:
+            return {}
+        typed = SELECTORS.parse_options(arm.selector, self.selector.options,
+                                        path="selector.options")
+        return {k: getattr(typed, k) for k in self.selector.options}
 
 
 # ----------------------------------------------------------------------------
@@ -495,26 +480,18 @@ def _front(key, inputs: AcquisitionInputs, config: AcquisitionConfig, arm: Arm, 
     out = dict(key_select=key_select, values=None, train_values=None, pre_idx=None,
                idx=None, sub=None, labeled=None)
     if arm.uses_values:
-        tv = knn_shapley(
-            inputs.labeled_emb, inputs.labeled_y, inputs.val_emb, inputs.val_y,
-            num_classes=c, k=config.k, variant=config.valuation, tau=config.tau,
-            metric=config.metric, mesh=mesh,
-        )
+        tv = run_valuation(config.valuation, inputs.labeled_emb, inputs.labeled_y,
+                           inputs.val_emb, inputs.val_y, num_classes=c, mesh=mesh)
         timer.mark("valuation", tv)
-        values = predict_values(
-            inputs.labeled_emb, inputs.labeled_y, tv, inputs.pool_emb,
-            inputs.pool_probs, num_classes=c, k=config.regression_k,
-            top_t=config.regression_top_t, aggregate=config.regression_aggregate,
-            weights=config.regression_weights, metric=config.regression_metric,
-            chunk_size=config.regression_chunk_size, max_class_count=max_class_count,
-            mesh=mesh,
-        )
+        values = run_estimator(config.estimator, inputs.labeled_emb, inputs.labeled_y, tv,
+                               inputs.pool_emb, inputs.pool_probs, num_classes=c, mesh=mesh,
+                               max_class_count=max_class_count)
         timer.mark("regression", values)
         out.update(values=values, train_values=tv)
     if arm.filter == "none":
         out["mask"] = jnp.ones(n_pool, bool)
     else:
-        m = preselect_size(config, n_pool)
+        m = preselect_size(config.preselect, config.budget, n_pool)
         if arm.filter == "ads":
             pre_idx, mask = _preselect_top(out["values"], m)
         else:
@@ -524,7 +501,7 @@ def _front(key, inputs: AcquisitionInputs, config: AcquisitionConfig, arm: Arm, 
     if arm.selector is None:  # ads-top: pre_idx is sorted by value, descending
         out["idx"] = out["pre_idx"][: config.budget]
     else:
-        inc = config.include_labeled  # labeled rows first in the sub-pool, or none
+        inc = config.selector.include_labeled  # labeled rows first in the sub-pool, or none
         out["sub"], out["labeled"] = _subpool(
             inputs.labeled_emb if inc else None, inputs.labeled_y if inc else None,
             inputs.labeled_probs if inc else None, inputs.pool_emb, inputs.pool_probs,
@@ -532,6 +509,14 @@ def _front(key, inputs: AcquisitionInputs, config: AcquisitionConfig, arm: Arm, 
             num_classes=c,
         )
     return out
+
+
+def _class_bound(inputs: AcquisitionInputs, arm: Arm) -> int | None:
+    """Largest class of the labeled set (concrete labels only), a static bound that
+    lets a per-class value estimator use its per-class layout inside ``jit``."""
+    if not arm.uses_values or V.is_tracer(inputs.labeled_y):
+        return None
+    return int(np.bincount(np.asarray(inputs.labeled_y), minlength=inputs.num_classes).max())
 
 
 def _accepts_mesh(fn: Callable) -> bool:
@@ -549,7 +534,7 @@ def _back(front: dict, config: AcquisitionConfig, arm: Arm, n_lab: int, mesh) ->
     if arm.selector is None:
         return front["idx"]
     select = get_selector(arm.selector)
-    opts = dict(config.selector_options)
+    opts = config.selector_kwargs()
     if mesh is not None and _accepts_mesh(select):
         opts.setdefault("mesh", mesh)
     local = select(front["key_select"], front["sub"], config.budget, labeled=front["labeled"],
@@ -560,7 +545,8 @@ def _back(front: dict, config: AcquisitionConfig, arm: Arm, n_lab: int, mesh) ->
         # With a mesh the selector may return its picks on a differently typed
         # mesh (Auto vs Explicit axes); put them where the candidates live.
         local = jax.device_put(local, pre_idx.sharding)
-    return _map_back(local, front["pre_idx"], n_lab=n_lab if config.include_labeled else 0)
+    return _map_back(local, front["pre_idx"],
+                     n_lab=n_lab if config.selector.include_labeled else 0)
 
 
 # ----------------------------------------------------------------------------
@@ -606,12 +592,7 @@ def make_acquire_fn(config: AcquisitionConfig, *,
         if inputs.num_classes is None:
             raise ValueError("`inputs.num_classes` must be set for make_acquire_fn "
                              "(use inputs.resolved()).")
-        # Largest class of the labeled set: a static bound that lets the value
-        # regression use its per-class layout inside the jit.
-        lmax = None
-        if arm.uses_values and not V.is_tracer(inputs.labeled_y):
-            lmax = int(np.bincount(np.asarray(inputs.labeled_y),
-                                   minlength=inputs.num_classes).max())
+        lmax = _class_bound(inputs, arm)
         front = _front_jit(config, mesh, lmax)(key, inputs)
         idx = _back(front, config, arm, int(inputs.labeled_emb.shape[0]), mesh)
         return idx, front["values"], front["mask"], front["train_values"]
@@ -650,11 +631,12 @@ def acquire(
     if not isinstance(config, AcquisitionConfig):
         raise TypeError(f"`config` must be an AcquisitionConfig, got {type(config).__name__}.")
     arm = parse_arm(config.arm)
+    key = V.check_key("key", key)
     inputs = _check_inputs(inputs, arm, config.budget)
     inputs = jax.tree.map(jnp.asarray, inputs)
     n_pool = int(inputs.pool_emb.shape[0])
     n_lab = int(inputs.labeled_emb.shape[0])
-    m = n_pool if arm.filter == "none" else preselect_size(config, n_pool)
+    m = n_pool if arm.filter == "none" else preselect_size(config.preselect, config.budget, n_pool)
     if fused:
         t0 = time.perf_counter()
         idx, values, mask, tv = make_acquire_fn(config, mesh=mesh)(key, inputs)
@@ -662,7 +644,7 @@ def acquire(
         timings = {"total": time.perf_counter() - t0}
     else:
         timer = _Timer(True)
-        front = _front(key, inputs, config, arm, mesh, timer)
+        front = _front(key, inputs, config, arm, mesh, timer, _class_bound(inputs, arm))
         idx = _back(front, config, arm, n_lab, mesh)
         timer.mark("diversity", idx)
         values, mask, tv = front["values"], front["mask"], front["train_values"]

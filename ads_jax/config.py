@@ -1,30 +1,40 @@
-"""Experiment configuration: frozen dataclasses you can diff, save and override.
+"""Experiment configuration: typed frozen dataclasses you can diff, save and override.
 
-An experiment is one :class:`ExperimentConfig`, made of the config dataclasses
-of the modules it drives::
+An experiment is one :class:`ExperimentConfig`, made of the typed sub-configs
+of the layers it drives; each layer receives only its own sub-config::
 
     ExperimentConfig(
-        data=ScenarioConfig(...),          # ads_jax.data: dataset and pool make-up
-        model=ModelConfig(...),            # ads_jax.models: Wide ResNet size
-        train=TrainConfig(...),            # ads_jax.training: optimiser, epochs, patience
-        acquisition=AcquisitionConfig(...),# ads_jax.acquisition: arm, budget, valuation
-        loop=LoopConfig(...),              # this module: rounds, arms, seeds, out_dir
+        data=ScenarioConfig(...),           # ads_jax.data: dataset and pool make-up
+        model=ModelConfig(...),             # ads_jax.models: Wide ResNet size
+        train=TrainConfig(...),             # ads_jax.training: optimiser, epochs, patience
+        acquisition=AcquisitionConfig(      # ads_jax.acquisition: arm, budget and
+            valuation=..., estimator=...,   #   the sub-configs of its four stages
+            preselect=..., selector=...),
+        loop=LoopConfig(...),               # this module: rounds, arms, seeds, out_dir
     )
 
-Generic utilities work on any (nested) frozen dataclass whose fields are
-JSON-able scalars, tuples, ``None`` or further dataclasses:
+Each sub-config validates its own fields in ``__post_init__`` (with the
+helpers of :mod:`ads_jax._validation`), once, when it is built; components
+named by a registry (valuation, estimator, selector) have their ``options``
+checked against the component's registered options schema there too.
 
-* :func:`to_dict` / :func:`from_dict` — plain-dict round trip. ``from_dict``
-  type-checks every value, turns JSON lists into tuples, fills missing fields
-  with their defaults (so a JSON file only needs what differs from the
-  defaults) and rejects unknown fields with the list of valid ones.
-* :func:`save_json` / :func:`load_json` — the same through a JSON file.
-* :func:`apply_overrides` — command-line style dotted overrides
-  ``["train.epochs=3", "acquisition.arm=ads+badge", "data.noise_beta=[2,5]"]``,
-  each value parsed according to the declared type of its field.
-* :func:`get_config` / :func:`available_configs` — named built-in experiments
-  (``"demo"``, ``"fashion_mnist_noisy"``, ``"cifar10_noisy"``, ``"tiny"``);
-  :func:`resolve_config` accepts a built-in name or a JSON path.
+The engine (generic over any nested frozen dataclass):
+
+* :func:`from_dict` / :func:`to_dict` -- the one dict <-> dataclass path
+  (built on `dacite <https://github.com/konradhalas/dacite>`_: strict, typed,
+  nested; JSON lists become tuples where the field is a tuple). Missing
+  fields take their defaults, unknown fields are rejected with the list of
+  valid ones.
+* :func:`parse_text` -- the one place that turns command-line text into a
+  value (numbers, booleans, ``none``, lists, JSON objects); the declared field
+  type is then applied by :func:`from_dict`.
+* :func:`apply_overrides` -- dotted ``FIELD=VALUE`` overrides
+  (``train.epochs=3``, ``acquisition.estimator.options.aggregate=max``).
+* :func:`save_json` / :func:`load_json` / :func:`config_diff`.
+
+Named experiments are code: one module per experiment in :mod:`ads_jax.configs`
+with ``get_config(arg)``; :func:`resolve_config` accepts ``name[:arg]``, a
+Python file (``path/exp.py[:arg]``), a module (``pkg.mod[:arg]``) or a JSON file.
 
 Errors a user can cause (unknown field, wrong type, bad override syntax,
 unknown config name, missing file) raise ``ValueError``/``TypeError``/
@@ -35,12 +45,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 import os
 import types
 import typing
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import dacite
+
+from ads_jax import _validation as V
+
+if TYPE_CHECKING:  # real types of the sub-configs (resolved lazily: those modules import JAX)
+    from ads_jax.acquisition import AcquisitionConfig
+    from ads_jax.data import ScenarioConfig
+    from ads_jax.models import ModelConfig
+    from ads_jax.training import TrainConfig
 
 __all__ = [
     "LoopConfig",
@@ -50,6 +68,7 @@ __all__ = [
     "to_json",
     "save_json",
     "load_json",
+    "parse_text",
     "parse_override",
     "apply_overrides",
     "config_diff",
@@ -78,7 +97,7 @@ class LoopConfig:
         (``build_scenario(data, s)``) and every PRNG key of the run, which derive
         from ``jax.random.key(s)`` via ``fold_in(round)``.
       out_dir: run directory (``config.json``, ``results.jsonl``, ``checkpoints/``,
-        ``curves.png``).
+        ``artefacts/``, ``curves.png``).
       checkpoint: save the loop state with Orbax after every round and resume
         from it when the same run directory is reused.
       max_to_keep: checkpoints kept per (arm, seed) (>= 1).
@@ -97,6 +116,10 @@ class LoopConfig:
         otherwise dominate the selection times of small pools. The picks of
         both calls must agree (checked); ``time.selection_first_call`` keeps
         the first call's total.
+      save_artefacts: write the per-round arrays a researcher analyses (exact
+        values of the labeled points, predicted values of the pool, the
+        pre-selection mask, the picks) to ``artefacts/<arm>/seed_<s>/
+        round_<r>.npz`` (see :mod:`ads_jax.rundir`).
     """
 
     rounds: int = 4
@@ -109,11 +132,12 @@ class LoopConfig:
     eval_batch_size: int = 512
     share_initial_round: bool = True
     warm_timing: bool = True
+    save_artefacts: bool = True
 
     def __post_init__(self):
-        _check_int("loop.rounds", self.rounds, minimum=0)
-        _check_int("loop.max_to_keep", self.max_to_keep, minimum=1)
-        _check_int("loop.eval_batch_size", self.eval_batch_size, minimum=1)
+        V.check_int("loop.rounds", self.rounds, minimum=0)
+        V.check_int("loop.max_to_keep", self.max_to_keep, minimum=1)
+        V.check_int("loop.eval_batch_size", self.eval_batch_size, minimum=1)
         if not isinstance(self.arms, tuple) or not all(isinstance(a, str) and a for a in self.arms):
             raise TypeError(f"`loop.arms` must be a tuple of non-empty strings, got {self.arms!r}.")
         if len(set(self.arms)) != len(self.arms):
@@ -121,18 +145,14 @@ class LoopConfig:
         if not isinstance(self.seeds, tuple) or not self.seeds:
             raise ValueError(f"`loop.seeds` must be a non-empty tuple of integers, got {self.seeds!r}.")
         for s in self.seeds:
-            _check_int("loop.seeds[...]", s, minimum=0)
+            V.check_int("loop.seeds[...]", s, minimum=0)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"`loop.seeds` contains duplicates: {list(self.seeds)}.")
-        if not isinstance(self.out_dir, str) or not self.out_dir:
-            raise TypeError(f"`loop.out_dir` must be a non-empty path string, got {self.out_dir!r}.")
-
-
-def _check_int(name: str, v: Any, *, minimum: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {type(v).__name__} {v!r}.")
-    if v < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {v}.")
+        if not isinstance(self.out_dir, str) or not self.out_dir.strip():
+            raise ValueError(f"`loop.out_dir` must be a non-empty path, got {self.out_dir!r}.")
+        for b in ("checkpoint", "checkpoint_training", "share_initial_round", "warm_timing",
+                  "save_artefacts"):
+            V.check_bool(f"loop.{b}", getattr(self, b))
 
 
 # ----------------------------------------------------------------------------
@@ -140,43 +160,20 @@ def _check_int(name: str, v: Any, *, minimum: int) -> None:
 # ----------------------------------------------------------------------------
 
 
-def _default_data():
-    from ads_jax.data import ScenarioConfig
-
-    return ScenarioConfig()
-
-
-def _default_model():
-    from ads_jax.models import ModelConfig
-
-    return ModelConfig()
-
-
-def _default_train():
-    from ads_jax.training import TrainConfig
-
-    return TrainConfig()
-
-
-def _default_acquisition():
-    from ads_jax.acquisition import AcquisitionConfig
-
-    return AcquisitionConfig()
-
-
 def _sub_config_types() -> dict[str, type]:
+    """The sub-config types of :class:`ExperimentConfig` (imported lazily)."""
     from ads_jax.acquisition import AcquisitionConfig
     from ads_jax.data import ScenarioConfig
     from ads_jax.models import ModelConfig
     from ads_jax.training import TrainConfig
 
-    return {
-        "data": ScenarioConfig,
-        "model": ModelConfig,
-        "train": TrainConfig,
-        "acquisition": AcquisitionConfig,
-        "loop": LoopConfig,
-    }
+    return {"ScenarioConfig": ScenarioConfig, "ModelConfig": ModelConfig,
+            "TrainConfig": TrainConfig, "AcquisitionConfig": AcquisitionConfig,
+            "LoopConfig": LoopConfig}
+
+
+def _default(name: str):
+    return lambda: _sub_config_types()[name]()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,22 +182,22 @@ class ExperimentConfig:
 
     Every field has a default (the package defaults of each module), so
     ``ExperimentConfig()`` is valid and a JSON file only needs the fields that
-    differ. Sub-config types are resolved lazily (the modules import JAX).
+    differ.
     """
 
-    data: Any = dataclasses.field(default_factory=_default_data)
-    model: Any = dataclasses.field(default_factory=_default_model)
-    train: Any = dataclasses.field(default_factory=_default_train)
-    acquisition: Any = dataclasses.field(default_factory=_default_acquisition)
+    data: ScenarioConfig = dataclasses.field(default_factory=_default("ScenarioConfig"))
+    model: ModelConfig = dataclasses.field(default_factory=_default("ModelConfig"))
+    train: TrainConfig = dataclasses.field(default_factory=_default("TrainConfig"))
+    acquisition: AcquisitionConfig = dataclasses.field(
+        default_factory=_default("AcquisitionConfig"))
     loop: LoopConfig = dataclasses.field(default_factory=LoopConfig)
 
     def __post_init__(self):
-        for name, cls in _sub_config_types().items():
+        for name, tp in _field_types(ExperimentConfig).items():
             v = getattr(self, name)
-            if not isinstance(v, cls):
+            if not isinstance(v, tp):
                 raise TypeError(
-                    f"`ExperimentConfig.{name}` must be a {cls.__name__}, got {type(v).__name__}."
-                )
+                    f"`ExperimentConfig.{name}` must be a {tp.__name__}, got {type(v).__name__}.")
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -209,18 +206,13 @@ class ExperimentConfig:
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    """Resolved type hints of a dataclass's init fields (handles string annotations)."""
-    if cls is ExperimentConfig:
-        return _sub_config_types()
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # pragma: no cover - unresolvable annotation: fall back to raw
-        hints = {f.name: f.type for f in dataclasses.fields(cls)}
-    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    """Resolved type hints of a dataclass's init fields."""
+    hints = typing.get_type_hints(cls, localns=_sub_config_types())
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
 # ----------------------------------------------------------------------------
-# Generic dict / JSON conversion.
+# dict <-> dataclass (the one conversion path).
 # ----------------------------------------------------------------------------
 
 
@@ -241,13 +233,130 @@ def to_dict(cfg: Any) -> Any:
     return cfg
 
 
+def _int_hook(v):
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def _float_hook(v):
+    return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def _dacite_config() -> dacite.Config:
+    return dacite.Config(strict=True, cast=[tuple], check_types=True,
+                         type_hooks={int: _int_hook, float: _float_hook},
+                         forward_references=_sub_config_types())
+
+
+def _describe(tp: Any) -> str:
+    """Words for a type in messages ("an integer", "a list of 2 numbers", ...)."""
+    if tp is bool:
+        return "true or false (true/false)"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if dataclasses.is_dataclass(tp):
+        return f"a JSON object (mapping) of {tp.__name__} fields"
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is typing.Literal:
+        return f"one of {list(args)}"
+    if origin is tuple or tp is tuple:
+        if args and not (len(args) == 2 and args[1] is Ellipsis):
+            return f"a list of exactly {len(args)} elements"
+        return "a list"
+    if origin in (dict, Mapping, typing.Mapping) or tp is dict:
+        return "a JSON object"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_keys(cls: type, data: Any, path: str) -> None:
+    """Unknown fields (recursively into dataclass fields) -> ValueError listing the valid ones."""
+    where = path or cls.__name__
+    if isinstance(data, cls):
+        return
+    if not isinstance(data, Mapping):
+        raise TypeError(f"`{where}` must be a JSON object (mapping), got {type(data).__name__}.")
+    types_ = _field_types(cls)
+    unknown = [k for k in data if k not in types_]
+    if unknown:
+        if path:
+            raise ValueError(f"Unknown field(s) {unknown} in `{path}`. Valid fields: "
+                             f"{sorted(types_)}.")
+        raise ValueError(f"Unknown {cls.__name__} field(s) {unknown}. Valid fields: "
+                         f"{sorted(types_)}.")
+    for k, v in data.items():
+        sub = f"{path}.{k}" if path else k
+        if dataclasses.is_dataclass(types_[k]) and isinstance(v, Mapping):
+            _check_keys(types_[k], v, sub)
+        elif _is_tuple_type(types_[k]) and not (v is None or isinstance(v, (list, tuple))):
+            # dacite's cast would turn a string into a tuple of characters
+            raise TypeError(f"`{sub}` must be {_describe(types_[k])}, got "
+                            f"{type(v).__name__} {v!r}.")
+
+
+def _is_tuple_type(tp: Any) -> bool:
+    if tp is tuple or typing.get_origin(tp) is tuple:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_tuple_type(a) for a in typing.get_args(tp) if a is not type(None))
+    return False
+
+
+def from_dict(cls: type, data: Any, *, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a plain dict, type-checking every value.
+
+    Args:
+      cls: a dataclass type (nested dataclass fields are built recursively).
+      data: a mapping of field name -> value (JSON-like: lists for tuples).
+        Missing fields take their defaults.
+      path: dotted prefix used in error messages.
+
+    Returns:
+      an instance of ``cls`` (its ``__post_init__`` checks have run).
+
+    Raises:
+      ValueError: unknown field (the message lists the valid ones), a list of
+        the wrong length for a fixed-size tuple, or a value the dataclass's own
+        checks reject.
+      TypeError: ``data`` is not a mapping, or a value has the wrong type.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"from_dict needs a dataclass type, got {cls!r}.")
+    if isinstance(data, cls):
+        return data
+    _check_keys(cls, data, path)
+    try:
+        return dacite.from_dict(cls, dict(data), config=_dacite_config())
+    except dacite.WrongTypeError as e:
+        where = ".".join(p for p in (path, e.field_path) if p)
+        tp, value = e.field_type, e.value
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if (origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis)
+                and isinstance(value, (list, tuple)) and len(value) != len(args)):
+            raise ValueError(f"`{where}` must have exactly {len(args)} elements, got "
+                             f"{len(value)}: {list(value)!r}.") from None
+        raise TypeError(f"`{where}` must be {_describe(tp)}, got {type(value).__name__} "
+                        f"{value!r}.") from None
+    except dacite.MissingValueError as e:  # pragma: no cover - every field has a default
+        raise ValueError(f"`{'.'.join(p for p in (path, e.field_path) if p)}` is required.") \
+            from None
+    except dacite.UnionMatchError as e:
+        where = ".".join(p for p in (path, e.field_path) if p)
+        raise TypeError(f"`{where}` must be {_describe(e.field_type)}, got {e.value!r}.") \
+            from None
+
+
 def to_json(cfg: Any, *, indent: int | None = 2) -> str:
     """JSON text of :func:`to_dict` (keys in field order)."""
     return json.dumps(to_dict(cfg), indent=indent)
 
 
 def save_json(cfg: Any, path: str | os.PathLike) -> None:
-    """Write ``cfg`` as JSON to ``path`` (parent directories are created)."""
+    """Write ``cfg`` as JSON to ``path`` atomically (parent directories are created)."""
     path = os.fspath(path)
     parent = os.path.dirname(path)
     if parent:
@@ -256,6 +365,8 @@ def save_json(cfg: Any, path: str | os.PathLike) -> None:
     with open(tmp, "w") as f:
         f.write(to_json(cfg))
         f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -278,139 +389,54 @@ def load_json(cls: type, path: str | os.PathLike) -> Any:
     return from_dict(cls, data)
 
 
-def from_dict(cls: type, data: Any, *, path: str = "") -> Any:
-    """Build dataclass ``cls`` from a plain dict, type-checking every value.
-
-    Args:
-      cls: a dataclass type (nested dataclass fields are built recursively).
-      data: a mapping of field name -> value (JSON-like: lists for tuples).
-        Missing fields take their defaults.
-      path: dotted prefix used in error messages.
-
-    Returns:
-      an instance of ``cls``.
-
-    Raises:
-      ValueError: unknown field (the message lists the valid ones) or a value
-        the dataclass's own checks reject.
-      TypeError: ``data`` is not a mapping, or a value has the wrong type.
-    """
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"from_dict needs a dataclass type, got {cls!r}.")
-    where = path or cls.__name__
-    if isinstance(data, cls):
-        return data
-    if not isinstance(data, Mapping):
-        raise TypeError(f"`{where}` must be a JSON object (mapping), got {type(data).__name__}.")
-    types_ = _field_types(cls)
-    unknown = [k for k in data if k not in types_]
-    if unknown:
-        raise ValueError(
-            f"Unknown field(s) {unknown} in `{where}`. Valid fields: {sorted(types_)}."
-        )
-    kwargs = {}
-    for name, value in data.items():
-        sub = f"{path}.{name}" if path else name
-        kwargs[name] = _coerce(value, types_[name], sub)
-    return cls(**kwargs)
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (typing.Union, types.UnionType)
-
-
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
-
-
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Check/convert a JSON value to the declared field type ``tp``."""
-    if tp is Any or tp is object:
-        return _freeze(value)
-    if isinstance(tp, str):  # unresolved forward reference: accept as is
-        return _freeze(value)
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path=path)
-    origin = typing.get_origin(tp)
-    if _is_union(tp):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise TypeError(f"`{path}` must not be null (expected {_type_name(tp)}).")
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, path)
-            except (TypeError, ValueError):
-                pass
-        raise TypeError(f"`{path}` must be {_type_name(tp)}, got {value!r}.")
-    if origin is typing.Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            raise ValueError(f"`{path}` must be one of {list(choices)}, got {value!r}.")
-        return value
-    if origin in (tuple, list, Sequence, typing.Sequence) or tp in (tuple, list):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise TypeError(f"`{path}` must be a list, got {type(value).__name__} {value!r}.")
-        args = typing.get_args(tp)
-        if not args:
-            out = [_freeze(v) for v in value]
-        elif origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(value) != len(args):
-                raise ValueError(
-                    f"`{path}` must have exactly {len(args)} elements, got {len(value)}: {value!r}."
-                )
-            out = [_coerce(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
-        else:
-            out = [_coerce(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
-        return out if origin is list or tp is list else tuple(out)
-    if origin in (dict, Mapping, typing.Mapping) or tp is dict:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"`{path}` must be a JSON object, got {type(value).__name__}.")
-        return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"`{path}` must be true or false, got {value!r}.")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise TypeError(f"`{path}` must be an integer, got {type(value).__name__} {value!r}.")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"`{path}` must be a number, got {type(value).__name__} {value!r}.")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise TypeError(f"`{path}` must be a string, got {type(value).__name__} {value!r}.")
-        return value
-    if isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-        try:
-            return tp(value)
-        except Exception:
-            raise TypeError(f"`{path}` must be {tp.__name__}, got {value!r}.") from None
-    return _freeze(value)
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
 # ----------------------------------------------------------------------------
-# Dotted command-line overrides.
+# Text -> value, and dotted command-line overrides.
 # ----------------------------------------------------------------------------
 
 _NULLS = ("none", "null")
+_BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _is_str_type(tp: Any) -> bool:
+    if tp is str:
+        return True
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(a is str for a in typing.get_args(tp))
+    return False
+
+
+def parse_text(raw: str, tp: Any = Any) -> Any:
+    """The one place that turns command-line text into a value.
+
+    ``none``/``null`` -> None; ``true``/``false`` (also yes/no/on/off) ->
+    bool; numbers; JSON (objects, lists, quoted strings); ``[a, b]`` or
+    ``a,b`` -> a list whose items are parsed the same way; anything else is
+    the text itself. Where the declared type ``tp`` is a string, the text is
+    kept verbatim (surrounding quotes removed), so ``data.dataset=5`` is the
+    string ``"5"``. The declared type is applied afterwards by :func:`from_dict`.
+    """
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1]
+    if _is_str_type(tp) and text.lower() not in _NULLS:
+        return text
+    low = text.lower()
+    if low in _NULLS:
+        return None
+    if low in _BOOLS:
+        return _BOOLS[low]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    if text[:1] in "[(":
+        if text[-1:] not in "])":
+            raise ValueError(f"unbalanced brackets in {raw!r}")
+        inner = text[1:-1]
+        return [parse_text(s) for s in inner.split(",")] if inner.strip() else []
+    if "," in text:
+        return [parse_text(s) for s in text.split(",")]
+    return text
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -431,108 +457,50 @@ def parse_override(text: str) -> tuple[str, str]:
     return key, raw.strip()
 
 
-def _parse_raw(raw: str, tp: Any, path: str) -> Any:
-    """Parse the text of an override according to the declared field type."""
-    if _is_union(tp):
-        args = typing.get_args(tp)
-        if raw.lower() in _NULLS and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _parse_raw(raw, a, path)
-            except (TypeError, ValueError):
-                pass
-        raise ValueError(f"Bad value for `{path}`: {raw!r} is not {_type_name(tp)}.")
-    if tp is str:
-        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
-            return raw[1:-1]
-        return raw
-    if tp is bool:
-        low = raw.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise ValueError(f"Bad value for `{path}`: {raw!r} is not a boolean (use true/false).")
-    if tp is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"Bad value for `{path}`: {raw!r} is not an integer.") from None
-    if tp is float:
-        try:
-            v = float(raw)
-        except ValueError:
-            raise ValueError(f"Bad value for `{path}`: {raw!r} is not a number.") from None
-        if math.isnan(v):
-            raise ValueError(f"Bad value for `{path}`: NaN is not allowed.")
-        return v
-    origin = typing.get_origin(tp)
-    if origin is typing.Literal:
-        for choice in typing.get_args(tp):
-            if str(choice) == raw:
-                return choice
-        raise ValueError(
-            f"Bad value for `{path}`: {raw!r} is not one of {list(typing.get_args(tp))}."
-        )
-    if origin in (tuple, list) or tp in (tuple, list):
-        text = raw.strip()
-        if text.startswith("[") or text.startswith("("):
-            inner = text[1:-1] if text[-1:] in ("]", ")") else None
-            if inner is None:
-                raise ValueError(f"Bad value for `{path}`: unbalanced brackets in {raw!r}.")
-        else:
-            inner = text
-        items = [s.strip() for s in inner.split(",")] if inner.strip() else []
-        args = typing.get_args(tp)
-        if not args:
-            elem_types = [Any] * len(items)
-        elif origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(items) != len(args):
-                raise ValueError(
-                    f"Bad value for `{path}`: expected {len(args)} comma-separated values, "
-                    f"got {len(items)} in {raw!r}."
-                )
-            elem_types = list(args)
-        else:
-            elem_types = [args[0]] * len(items)
-        out = [_parse_raw(s, t, f"{path}[{i}]") for i, (s, t) in enumerate(zip(items, elem_types))]
-        return out if origin is list else tuple(out)
-    if origin in (dict, Mapping, typing.Mapping) or tp is dict:
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
-            data = None
-        if not isinstance(data, dict):
-            raise ValueError(
-                f"Bad value for `{path}`: expected a JSON object like '{{\"name\": 1}}', got {raw!r}."
-            )
-        return data
+def _set_in(data: dict, tp: Any, parts: list[str], raw: str, full: str, done: str) -> dict:
+    """Set ``parts`` (a dotted path below ``data``, a dict of type ``tp``) to text ``raw``."""
+    name = parts[0]
     if dataclasses.is_dataclass(tp):
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError:
+        types_ = _field_types(tp)
+        if name not in types_:
             raise ValueError(
-                f"Bad value for `{path}`: a whole section needs a JSON object, got {raw!r}. "
-                f"Override single fields instead, e.g. {path}.<field>=VALUE."
-            ) from None
-        return from_dict(tp, data, path=path)
-    # Any / other: JSON if it parses, else the string.
-    try:
-        return _freeze(json.loads(raw))
-    except json.JSONDecodeError:
-        return raw
+                f"Unknown config field `{full}`: `{done or tp.__name__}` has no field {name!r}. "
+                f"Valid fields: {sorted(types_)}.")
+        sub_tp = types_[name]
+    elif typing.get_origin(tp) in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping):
+        sub_tp = Any  # options of a registered component: typed by its schema later
+    else:
+        raise ValueError(f"Bad override `{full}`: `{done}` is {_describe(tp)}, it has no "
+                         f"field {name!r}.")
+    out = dict(data)
+    where = f"{done}.{name}" if done else name
+    if len(parts) == 1:
+        try:
+            out[name] = parse_text(raw, sub_tp)
+        except ValueError as e:
+            raise ValueError(f"Bad value for `{full}`: {e}.") from None
+    else:
+        child = out.get(name)
+        if not isinstance(child, Mapping):
+            if dataclasses.is_dataclass(sub_tp) or sub_tp in (dict, Any):
+                child = {}
+            else:
+                raise ValueError(f"Bad override `{full}`: `{where}` is {_describe(sub_tp)}, "
+                                 f"it has no field {parts[1]!r}.")
+        out[name] = _set_in(dict(child), sub_tp, parts[1:], raw, full, where)
+    return out
 
 
 def apply_overrides(cfg: Any, overrides: Iterable[str]) -> Any:
     """Return ``cfg`` with dotted ``FIELD=VALUE`` overrides applied.
 
-    Each value is parsed according to the declared type of its field:
-    ``int``/``float``/``bool`` (``true``/``false``), strings as written (quotes
-    optional), ``none``/``null`` for optional fields, tuples as ``[2,5]`` or
-    ``2,5``. Dataclass ``__post_init__`` checks run on the result.
+    Each value is parsed by :func:`parse_text` and typed by the declared type
+    of its field (:func:`from_dict`): ``int``/``float``/``bool``
+    (``true``/``false``), strings as written (quotes optional),
+    ``none``/``null`` for optional fields, tuples as ``[2,5]`` or ``2,5``,
+    JSON objects for dict fields. ``options`` of registered components take
+    dotted keys (``acquisition.valuation.options.tau=0.5``) checked against the
+    component's options. Every sub-config's checks run on the result.
 
     Args:
       cfg: a (nested) frozen dataclass instance, e.g. an :class:`ExperimentConfig`.
@@ -543,29 +511,17 @@ def apply_overrides(cfg: Any, overrides: Iterable[str]) -> Any:
       ValueError: bad syntax, unknown field (message lists the valid fields of
         that section), or a value of the wrong type.
     """
+    overrides = list(overrides)
+    if not overrides:
+        return cfg
+    data = to_dict(cfg)
     for text in overrides:
         key, raw = parse_override(text)
-        cfg = _set_path(cfg, key.split("."), raw, key)
-    return cfg
-
-
-def _set_path(obj: Any, parts: list[str], raw: str, full: str) -> Any:
-    if not dataclasses.is_dataclass(obj):
-        raise ValueError(f"Bad override `{full}`: cannot set a field inside a {type(obj).__name__}.")
-    types_ = _field_types(type(obj))
-    name = parts[0]
-    done = full[: len(full) - len(".".join(parts))].rstrip(".")
-    if name not in types_:
-        section = done or type(obj).__name__
-        raise ValueError(
-            f"Unknown config field `{full}`: `{section}` has no field {name!r}. "
-            f"Valid fields: {sorted(types_)}."
-        )
-    if len(parts) == 1:
-        value = _parse_raw(raw, types_[name], full)
-    else:
-        value = _set_path(getattr(obj, name), parts[1:], raw, full)
-    return dataclasses.replace(obj, **{name: value})
+        data = _set_in(data, type(cfg), key.split("."), raw, key, "")
+    try:
+        return from_dict(type(cfg), data)
+    except TypeError as e:
+        raise ValueError(f"Bad value: {e}") from None
 
 
 def config_diff(a: Any, b: Any, *, prefix: str = "") -> list[str]:
@@ -587,145 +543,44 @@ _MISSING = object()
 
 
 # ----------------------------------------------------------------------------
-# Built-in named configs.
+# Named experiments (configs as code, in ads_jax.configs).
 # ----------------------------------------------------------------------------
-
-# Arms of the built-in comparison (paper's ADS + its diversity selector, the
-# diversity selector alone, the random pre-filter control, uncertainty, random).
-DEMO_ARMS = ("ads+coreset", "coreset", "randfilter+coreset", "entropy", "random")
-
-
-def _experiment(data: dict, model: dict, train: dict, acquisition: dict, loop: dict) -> ExperimentConfig:
-    return from_dict(
-        ExperimentConfig,
-        {"data": data, "model": model, "train": train, "acquisition": acquisition, "loop": loop},
-    )
-
-
-# Training recipe for the small CPU-feasible runs (tens to hundreds of labeled
-# images): SGD + cosine, small batches so that even the first round takes enough
-# steps, early stopping on the validation set.
-_SMALL_TRAIN = dict(epochs=40, batch_size=32, learning_rate=0.05, patience=10)
-
-
-def _demo() -> ExperimentConfig:
-    """Built-in digits (8x8, sklearn), 80% of the pool Beta(5, 2)-power white noise.
-
-    Pool = the 1,000 digits train images (20 labeled, class-balanced), 800 of
-    them noisy, seed set included (``noisy_initial``: the seed set is drawn
-    from the same noisy pool, so the value regressor sees noisy labeled points
-    from round 0), validation 200 and test 597 images from the test split.
-    WRN-10-1, 4 rounds of 20 picks, 5 arms, one seed.
-    """
-    return _experiment(
-        data=dict(dataset="digits", kind="noisy", noise_fraction=0.8, initial_labeled=20,
-                  val_size=200, noisy_initial=True),
-        model=dict(depth=10, width=1),
-        train=dict(epochs=60, batch_size=16, learning_rate=0.05, patience=15, flip=False,
-                   crop_padding=1),
-        acquisition=dict(arm="ads+coreset", budget=20, preselect_fraction=0.2),
-        loop=dict(rounds=4, arms=DEMO_ARMS, seeds=(0,), out_dir="runs/demo"),
-    )
-
-
-def _tiny() -> ExperimentConfig:
-    """Smallest end-to-end config (tests, smoke checks): seconds on a CPU."""
-    return _experiment(
-        data=dict(dataset="digits", kind="noisy", noise_fraction=0.8, initial_labeled=10,
-                  val_size=50, test_size=100, pool_size=150),
-        model=dict(depth=10, width=1),
-        train=dict(epochs=2, batch_size=32, learning_rate=0.05, patience=None, flip=False,
-                   crop_padding=1),
-        acquisition=dict(arm="ads+coreset", budget=10, preselect_fraction=0.3),
-        loop=dict(rounds=2, arms=("ads+coreset", "coreset"), seeds=(0,), out_dir="runs/tiny"),
-    )
-
-
-def _fashion_mnist_noisy() -> ExperimentConfig:
-    """Fashion-MNIST, 80% noisy pool, WRN-10-1: the CPU-feasible ADS comparison.
-
-    Pool = 3,000 train images, 80% of them (seed set included,
-    ``noisy_initial``) with Beta(5, 2)-power white noise; 50 labeled to start;
-    validation 500 and test 2,000 images; 4 rounds of 50 picks; 3 seeds.
-
-    ``data.dataset`` is the TFDS name; point it at a local copy with
-    ``data.dataset=npz:/path/fashion_mnist.npz`` (see experiments/fashion_mnist_noisy.py).
-    """
-    return _experiment(
-        data=dict(dataset="fashion_mnist", kind="noisy", noise_fraction=0.8, initial_labeled=50,
-                  val_size=500, test_size=2000, pool_size=3000, noisy_initial=True),
-        model=dict(depth=10, width=1),
-        train=dict(_SMALL_TRAIN),
-        acquisition=dict(arm="ads+coreset", budget=50, preselect_fraction=0.2),
-        loop=dict(
-            rounds=4,
-            arms=("ads+coreset", "coreset", "randfilter+coreset"),
-            seeds=(0, 1, 2),
-            out_dir="runs/fashion_mnist_noisy",
-        ),
-    )
-
-
-def _cifar10_noisy() -> ExperimentConfig:
-    """CIFAR-10 with an 80% noisy pool and WRN-16-4 (the paper's setting; needs a GPU)."""
-    return _experiment(
-        data=dict(dataset="cifar10", kind="noisy", noise_fraction=0.8, initial_labeled=1000,
-                  noisy_initial=True),
-        model=dict(depth=16, width=4),
-        train=dict(epochs=100, batch_size=128, learning_rate=0.1, patience=10),
-        acquisition=dict(arm="ads+coreset", budget=1000, preselect_fraction=0.2),
-        loop=dict(
-            rounds=10,
-            arms=("ads+coreset", "coreset", "randfilter+coreset", "badge", "entropy", "random"),
-            seeds=(0, 1, 2),
-            out_dir="runs/cifar10_noisy",
-            checkpoint_training=True,
-        ),
-    )
-
-
-_BUILTIN: dict[str, Callable[[], ExperimentConfig]] = {
-    "demo": _demo,
-    "tiny": _tiny,
-    "fashion_mnist_noisy": _fashion_mnist_noisy,
-    "cifar10_noisy": _cifar10_noisy,
-}
 
 
 def available_configs() -> tuple[str, ...]:
-    """Names accepted by :func:`get_config`."""
-    return tuple(_BUILTIN)
+    """Names of the built-in experiment modules in :mod:`ads_jax.configs`."""
+    from ads_jax.configs import available
+
+    return available()
 
 
-def get_config(name: str) -> ExperimentConfig:
-    """A built-in named :class:`ExperimentConfig` (``"demo"``, ``"tiny"``, ...).
+def get_config(spec: str) -> ExperimentConfig:
+    """A named experiment: ``"name"`` or ``"name:arg"`` (see :mod:`ads_jax.configs`).
 
     Raises:
-      ValueError: unknown name (the message lists the available ones).
+      ValueError: unknown name or variant (the message lists the choices).
     """
-    if name not in _BUILTIN:
-        raise ValueError(
-            f"Unknown config {name!r}. Built-in configs: {list(_BUILTIN)}; "
-            "or pass the path of a JSON config file."
-        )
-    return _BUILTIN[name]()
+    from ads_jax.configs import load
+
+    return load(spec)
 
 
 def resolve_config(spec: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
-    """A built-in name or a JSON file path, with dotted overrides applied.
+    """A named experiment, a Python config file or a JSON file, with overrides applied.
+
+    ``spec`` is ``name[:arg]`` (a module of :mod:`ads_jax.configs`),
+    ``path/to/exp.py[:arg]`` or ``package.module[:arg]`` (any module with a
+    ``get_config(arg)``), or ``path/to/config.json``.
 
     Raises:
-      FileNotFoundError: ``spec`` looks like a path (ends with .json or contains a
-        path separator) but does not exist.
-      ValueError: unknown built-in name, bad JSON, unknown field, bad override.
+      FileNotFoundError: ``spec`` names a file that does not exist.
+      ValueError: unknown name, bad JSON, unknown field, bad override.
     """
-    if spec in _BUILTIN:
-        cfg = get_config(spec)
-    elif spec.endswith(".json") or os.sep in spec or os.path.exists(spec):
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("The config must be a built-in name, a .py/.json file or a module, "
+                         f"got {spec!r}.")
+    if spec.endswith(".json"):
         cfg = load_json(ExperimentConfig, spec)
     else:
-        raise ValueError(
-            f"Unknown config {spec!r}: not a built-in config {list(_BUILTIN)} "
-            "and not an existing JSON file."
-        )
+        cfg = get_config(spec)
     return apply_overrides(cfg, overrides)

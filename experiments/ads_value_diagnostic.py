@@ -34,7 +34,7 @@ from ads_jax.valuation.regression import predict_values
 
 SETTINGS = [  # (regression_k, weights, top_t, aggregate)
     (10, "uniform", 10, "max"),  # the first default: degenerate on small labeled sets
-    (10, "distance", 10, "mean"),  # the current default (AcquisitionConfig)
+    (10, "distance", 10, "mean"),  # the current default (KNNRegressionOptions)
     (10, "distance", 10, "max"),
     (3, "uniform", 10, "mean"),
     (3, "distance", 3, "prob_weighted"),
@@ -67,13 +67,15 @@ def main(argv=None) -> int:
     is_noisy_lab = sc.provenance[lab] == NOISY
     is_noisy_unl = sc.provenance[unl] == NOISY
     acq = cfg.acquisition
+    vc = acq.valuation
     values = np.asarray(knn_shapley(emb[lab], sc.y_pool[lab], val["embeddings"], sc.y_val,
-                                    num_classes=sc.num_classes, k=acq.k, variant=acq.valuation))
+                                    num_classes=sc.num_classes, k=vc.k, variant=vc.name,
+                                    options=vc.options))
     print(f"{cfg.data.dataset}: labeled {lab.size} ({is_noisy_lab.sum()} noisy), "
           f"test accuracy {100 * acc:.1f}%")
-    print(f"KNN-Shapley (K={acq.k}, {acq.valuation}) mean value: clean "
+    print(f"KNN-Shapley (K={vc.k}, {vc.name}) mean value: clean "
           f"{values[~is_noisy_lab].mean():.4f}, noisy {values[is_noisy_lab].mean():.4f}")
-    m = int(np.ceil(acq.preselect_fraction * unl.size))
+    m = int(np.ceil(acq.preselect.fraction * unl.size))
     print(f"noisy share of the unlabeled pool: {100 * is_noisy_unl.mean():.1f}%; "
           f"in the top {m} by regressed value:")
     for k, w, t, agg in SETTINGS:

@@ -92,11 +92,12 @@ def run_one(cfg, seed: int, composition: str, extra: int) -> dict:
     correct = pred == sc.y_true[unl]
     out = dict(acc_clean=correct[~nu].mean(), acc_noisy=correct[nu].mean() if nu.any() else np.nan,
                n_noisy_lab=int(nl.sum()), n_lab=int(lab.size), pool_noisy=nu.mean())
-    m = int(np.ceil(cfg.acquisition.preselect_fraction * unl.size))
+    m = int(np.ceil(cfg.acquisition.preselect.fraction * unl.size))
     for K in SHAPLEY_K:
         v = np.asarray(knn_shapley(emb[lab], sc.y_pool[lab], val["embeddings"], sc.y_val,
                                    num_classes=sc.num_classes, k=K,
-                                   variant=cfg.acquisition.valuation))
+                                   variant=cfg.acquisition.valuation.name,
+                                   options=cfg.acquisition.valuation.options))
         out[f"K{K} v_clean"] = v[~nl].mean()
         out[f"K{K} v_noisy"] = v[nl].mean() if nl.any() else np.nan
         out[f"K{K} auc"] = auc(v[~nl], v[nl])

@@ -11,13 +11,24 @@ from ads_jax.acquisition import (
     ARMS,
     AcquisitionConfig,
     AcquisitionInputs,
+    PreselectConfig,
     acquire,
     available_arms,
     make_acquire_fn,
     parse_arm,
     preselect_size,
 )
-from ads_jax.selection import get_selector
+from ads_jax.config import from_dict, to_dict
+from ads_jax.selection import SelectorConfig, get_selector
+from ads_jax.valuation import EstimatorConfig, ValuationConfig
+
+
+def frac(f):
+    return PreselectConfig(fraction=f)
+
+
+def mult(m):
+    return PreselectConfig(multiple=m)
 
 C, D = 4, 16
 
@@ -104,31 +115,37 @@ def test_parse_arm_and_registry():
 
 
 def test_config_json_round_trip_and_checks():
-    cfg = AcquisitionConfig(arm="ads+badge", budget=7, preselect_multiple=3.0,
-                            selector_options={"block_size": 8}, regression_aggregate="mean")
-    again = AcquisitionConfig(**json.loads(json.dumps(dataclasses.asdict(cfg))))
+    cfg = AcquisitionConfig(arm="ads+badge", budget=7, preselect=mult(3.0),
+                            selector=SelectorConfig(options={"block_size": 8}),
+                            estimator=EstimatorConfig(options={"aggregate": "mean"}))
+    again = from_dict(AcquisitionConfig, json.loads(json.dumps(to_dict(cfg))))
     assert again == cfg and hash(again) == hash(cfg)
     assert dataclasses.replace(cfg, budget=8) != cfg
     for bad, err in [
-        (dict(budget=0), ValueError), (dict(valuation="banzhaf"), ValueError),
-        (dict(preselect_fraction=1.5), ValueError), (dict(preselect_multiple=0.5), ValueError),
-        (dict(preselect_fraction=None), ValueError),
-        (dict(regression_aggregate="median"), ValueError),
-        (dict(regression_weights="gauss"), ValueError), (dict(metric="l1"), ValueError),
-        (dict(selector_options={"f": object()}), TypeError), (dict(k=0), ValueError),
-        (dict(valuation="threshold"), ValueError), (dict(tau=0.5), ValueError),
+        (dict(budget=0), ValueError), (dict(valuation=dict(name="banzhaf")), ValueError),
+        (dict(preselect=dict(fraction=1.5)), ValueError),
+        (dict(preselect=dict(multiple=0.5)), ValueError),
+        (dict(preselect=dict(fraction=None)), ValueError),
+        (dict(estimator=dict(options=dict(aggregate="median"))), ValueError),
+        (dict(estimator=dict(options=dict(weights="gauss"))), ValueError),
+        (dict(valuation=dict(metric="l1")), ValueError),
+        (dict(selector=dict(options={"f": object()})), TypeError),
+        (dict(valuation=dict(k=0)), ValueError),
+        (dict(valuation=dict(name="threshold")), ValueError),
+        (dict(valuation=dict(options=dict(tau=0.5))), ValueError),
+        (dict(selector=dict(options={"foo": 1})), ValueError),  # coreset takes no `foo`
     ]:
         with pytest.raises(err):
-            AcquisitionConfig(**bad)
+            from_dict(AcquisitionConfig, bad)
 
 
 def test_preselect_size():
-    cfg = AcquisitionConfig(budget=10, preselect_fraction=0.2)
-    assert preselect_size(cfg, 1000) == 200
-    assert preselect_size(cfg, 30) == 10  # never fewer than B
-    cfg = AcquisitionConfig(budget=10, preselect_multiple=2.5)
-    assert preselect_size(cfg, 1000) == 25
-    assert preselect_size(cfg, 20) == 20  # never more than U
+    cfg = frac(0.2)
+    assert preselect_size(cfg, 10, 1000) == 200
+    assert preselect_size(cfg, 10, 30) == 10  # never fewer than B
+    cfg = mult(2.5)
+    assert preselect_size(cfg, 10, 1000) == 25
+    assert preselect_size(cfg, 10, 20) == 20  # never more than U
 
 
 # ------------------------------------------------------------- arms return picks
@@ -143,7 +160,7 @@ def test_every_arm_returns_budget_unique_unlabeled_indices(scenario):
         if form in seen:  # an alias (kcenter = coreset) of an arm already run
             continue
         seen[form] = arm
-        cfg = AcquisitionConfig(arm=arm, budget=b, preselect_fraction=0.1)
+        cfg = AcquisitionConfig(arm=arm, budget=b, preselect=frac(0.1))
         res = acquire(jax.random.key(1), inputs, cfg)
         idx = np.asarray(res.indices)
         assert idx.shape == (b,) and idx.dtype == np.int32, arm
@@ -174,7 +191,7 @@ def test_ads_preselection_is_top_m_by_value_and_ads_top_is_top_b(scenario):
 
 def test_randfilter_same_size_random_and_keyed(scenario):
     inputs, _, _ = scenario
-    cfg = AcquisitionConfig(arm="randfilter+coreset", budget=10, preselect_multiple=4)
+    cfg = AcquisitionConfig(arm="randfilter+coreset", budget=10, preselect=mult(4))
     a = acquire(jax.random.key(3), inputs, cfg)
     b = acquire(jax.random.key(3), inputs, cfg)
     c = acquire(jax.random.key(4), inputs, cfg)
@@ -191,7 +208,7 @@ def test_selector_sees_only_compact_subpool(scenario):
     and its picks must be exactly the selector's picks on that sub-pool."""
     inputs, _, _ = scenario
     n_lab = inputs.labeled_emb.shape[0]
-    cfg = AcquisitionConfig(arm="ads+coreset", budget=10, preselect_fraction=0.1)
+    cfg = AcquisitionConfig(arm="ads+coreset", budget=10, preselect=frac(0.1))
     res = acquire(jax.random.key(5), inputs, cfg)
     pre = np.flatnonzero(np.asarray(res.preselect_mask))
     # Independent reconstruction: top-50 by value, sub-pool, coreset on it.
@@ -208,7 +225,7 @@ def test_selector_sees_only_compact_subpool(scenario):
 def test_fused_equals_staged(scenario):
     inputs, _, _ = scenario
     for arm in ("ads+coreset", "randfilter+badge", "coreset", "ads-top"):
-        cfg = AcquisitionConfig(arm=arm, budget=9, preselect_multiple=5)
+        cfg = AcquisitionConfig(arm=arm, budget=9, preselect=mult(5))
         s = acquire(jax.random.key(7), inputs, cfg)
         f = acquire(jax.random.key(7), inputs, cfg, fused=True)
         np.testing.assert_array_equal(np.asarray(f.indices), np.asarray(s.indices), err_msg=arm)
@@ -218,7 +235,7 @@ def test_fused_equals_staged(scenario):
                                        atol=1e-8)
         assert set(f.timings) == {"total"}
     # The pure function directly, with a legacy uint32 key.
-    cfg = AcquisitionConfig(arm="ads+coreset", budget=9, preselect_multiple=5)
+    cfg = AcquisitionConfig(arm="ads+coreset", budget=9, preselect=mult(5))
     idx, values, mask, tv = make_acquire_fn(cfg)(jax.random.PRNGKey(0), inputs)
     ref = acquire(jax.random.PRNGKey(0), inputs, cfg)
     np.testing.assert_array_equal(np.asarray(idx), np.asarray(ref.indices))
@@ -235,8 +252,8 @@ def test_ads_preselection_filters_noise():
         inputs, is_noise, _ = synthetic(seed, noise_share=0.7, n_lab_noise=48)
         assert abs(is_noise.mean() - 0.7) < 1e-9
         for agg, limit in (("max", 0.35), ("mean", 0.1)):
-            cfg = AcquisitionConfig(arm="ads+coreset", budget=20, preselect_fraction=0.2,
-                                    regression_aggregate=agg)
+            cfg = AcquisitionConfig(arm="ads+coreset", budget=20, preselect=frac(0.2),
+                                    estimator=EstimatorConfig(options={"aggregate": agg}))
             res = acquire(jax.random.key(seed), inputs, cfg)
             mask = np.asarray(res.preselect_mask)
             assert mask.sum() == 100
@@ -250,7 +267,8 @@ def test_ads_preselection_filters_noise():
 
 def test_mislabeled_points_get_low_values():
     inputs, _, kind = synthetic(2, n_lab_clean=80, n_lab_noise=0, n_mis=10)
-    res = acquire(jax.random.key(0), inputs, AcquisitionConfig(arm="ads-top", budget=5, k=5))
+    res = acquire(jax.random.key(0), inputs, AcquisitionConfig(arm="ads-top", budget=5,
+                                                                valuation=ValuationConfig(k=5)))
     tv = np.asarray(res.train_values)
     clean, mis = tv[kind == 0], tv[kind == 2]
     assert mis.mean() < clean.mean()
@@ -260,13 +278,14 @@ def test_mislabeled_points_get_low_values():
 
 def test_include_labeled_false_and_labeled_probs(scenario):
     inputs, _, _ = scenario
-    cfg = AcquisitionConfig(arm="ads+badge", budget=8, include_labeled=False)
+    cfg = AcquisitionConfig(arm="ads+badge", budget=8,
+                            selector=SelectorConfig(include_labeled=False))
     res = acquire(jax.random.key(0), inputs, cfg)
     assert np.unique(np.asarray(res.indices)).size == 8
     assert np.asarray(res.preselect_mask)[np.asarray(res.indices)].all()
     lp = np.full((inputs.labeled_emb.shape[0], C), 1.0 / C, np.float32)
     res = acquire(jax.random.key(0), dataclasses.replace(inputs, labeled_probs=lp),
-                  dataclasses.replace(cfg, include_labeled=True))
+                  dataclasses.replace(cfg, selector=SelectorConfig(include_labeled=True)))
     assert np.unique(np.asarray(res.indices)).size == 8
     with pytest.raises(ValueError, match="labeled_probs"):
         acquire(jax.random.key(0), dataclasses.replace(inputs, labeled_probs=lp[:, :2]), cfg)

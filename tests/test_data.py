@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from ads_jax.config import from_dict, to_dict
 from ads_jax.data import (
     CLEAN,
     DIGITS_TRAIN_SIZE,
@@ -603,10 +604,10 @@ def test_config_json_round_trip():
     cfg = ScenarioConfig(dataset="cifar10", kind="domain_shift", initial_labeled=5000,
                          source_datasets=["cinic10:/d", "cifar10"], source_weights=[3, 1])
     assert cfg.source_datasets == ("cinic10:/d", "cifar10")  # lists normalised to tuples
-    back = ScenarioConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    back = from_dict(ScenarioConfig, json.loads(json.dumps(to_dict(cfg))))
     assert back == cfg
     with pytest.raises(ValueError, match="Unknown ScenarioConfig"):
-        ScenarioConfig.from_dict({"datset": "digits"})
+        from_dict(ScenarioConfig, {"datset": "digits"})
     assert PROVENANCE == ("clean", "noisy", "ood", "mislabeled", "source_domain")
 
 

@@ -11,6 +11,7 @@ import optax
 import pytest
 from sklearn.datasets import load_digits
 
+from ads_jax.config import to_dict
 from ads_jax.models import build_model
 from ads_jax.training import (
     TrainConfig, apply_augment, augment, augment_params, data_mesh, evaluate, fit,
@@ -172,7 +173,7 @@ def test_learning_rate_schedules():
 def test_train_config_validation_and_json():
     cfg = TrainConfig(step_milestones=[0.5, 0.75])
     assert cfg.step_milestones == (0.5, 0.75)
-    assert TrainConfig(**json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig(**json.loads(json.dumps(to_dict(cfg)))) == cfg
     for bad in ({"epochs": 0}, {"schedule": "linear"}, {"momentum": 1.0}, {"patience": 0},
                 {"label_smoothing": 1.0}, {"step_milestones": (0.8, 0.3)}, {"batch_size": 2.5}):
         with pytest.raises((ValueError, TypeError)):

@@ -76,7 +76,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -91,6 +91,9 @@ from ads_jax.data.sources import Dataset, convert_images, load_dataset
 
 __all__ = [
     "PROVENANCE",
+    "PROVENANCES",
+    "Provenance",
+    "NON_CLEAN",
     "CLEAN",
     "NOISY",
     "OOD",
@@ -104,11 +107,26 @@ __all__ = [
     "count_from_fraction",
 ]
 
-#: Provenance names; a point's code is its index here (stored as int8).
-PROVENANCE = ("clean", "noisy", "ood", "mislabeled", "source_domain")
-CLEAN, NOISY, OOD, MISLABELED, SOURCE_DOMAIN = range(5)
-#: Scenario kinds accepted by `ScenarioConfig.kind`.
-KINDS = ("curated", "noisy", "domain_shift", "cheap")
+class Provenance(NamedTuple):
+    """Where a pool point comes from; ``clean`` says whether it is a clean target point."""
+
+    name: str
+    clean: bool
+
+
+#: Every provenance, in code order (a point's code is its index here, int8).
+PROVENANCES = (
+    Provenance("clean", True),
+    Provenance("noisy", False),          # white noise added (kind "noisy")
+    Provenance("ood", False),            # image of another data set, random label ("cheap")
+    Provenance("mislabeled", False),     # wrong label ("cheap")
+    Provenance("source_domain", False),  # from a source data set other than the target
+)
+#: Provenance names in code order.
+PROVENANCE = tuple(p.name for p in PROVENANCES)
+#: Names of the provenances that are not clean target points (the "non-clean share").
+NON_CLEAN = tuple(p.name for p in PROVENANCES if not p.clean)
+CLEAN, NOISY, OOD, MISLABELED, SOURCE_DOMAIN = range(len(PROVENANCES))
 
 
 def count_from_fraction(fraction: float, n: int) -> int:
@@ -273,24 +291,6 @@ class ScenarioConfig:
                 "`ood_dataset`/`ood_fraction`/`mislabel_fraction` are only used by "
                 f"kind='cheap', not kind={self.kind!r}."
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict of the fields (tuples become lists)."""
-        return {
-            k: list(v) if isinstance(v, tuple) else v
-            for k, v in dataclasses.asdict(self).items()
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ScenarioConfig":
-        """Inverse of `to_dict`; unknown keys raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(
-                f"Unknown ScenarioConfig field(s) {unknown}; valid fields: {sorted(names)}."
-            )
-        return cls(**d)
 
 
 def _is_pos_real(v: Any) -> bool:
@@ -490,8 +490,240 @@ def _match_images(x: np.ndarray, shape: tuple[int, ...], convert: bool, what: st
 
 
 # --------------------------------------------------------------------------
-# build_scenario
+# build_scenario: shared stages, and one pool builder / corruption per kind
 # --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Build:
+    """What the stages of one `build_scenario` call share (host-side, mutable)."""
+
+    cfg: ScenarioConfig
+    get: Callable[[str], Dataset]
+    ds: Dataset
+    rng_pool: np.random.Generator
+    rng_corrupt: np.random.Generator
+
+    @property
+    def num_classes(self) -> int:
+        return self.ds.num_classes
+
+
+@dataclasses.dataclass
+class _Pool:
+    """The assembled pool, before corruption (arrays of length P)."""
+
+    x: np.ndarray
+    y_true: np.ndarray
+    y: np.ndarray
+    prov: np.ndarray
+    source_id: np.ndarray
+    origin: np.ndarray
+    is_init: np.ndarray
+    noise_std: np.ndarray
+    sources: list
+
+
+def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
+    """Validation / test rows and the train rows left for the pool.
+
+    Returns ``(val_idx, test_idx, train_avail, val_from_test)``.
+    """
+    n_train, n_test = len(ds.y_train), len(ds.y_test)
+    if cfg.val_source == "test":
+        perm = rng.permutation(n_test)
+        if cfg.val_size >= n_test:
+            raise ValueError(
+                f"`val_size`={cfg.val_size} leaves no test points: '{cfg.dataset}' has "
+                f"{n_test} test images. Lower val_size or use val_source='train'."
+            )
+        val_idx = perm[: cfg.val_size]
+        rest = perm[cfg.val_size :]
+        if cfg.test_size is not None and cfg.test_size > rest.size:
+            raise ValueError(
+                f"`test_size`={cfg.test_size} is larger than the {rest.size} test images "
+                f"left after {cfg.val_size} validation images of '{cfg.dataset}'."
+            )
+        test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
+        return val_idx, test_idx, np.arange(n_train), True
+    if cfg.val_size >= n_train:
+        raise ValueError(
+            f"`val_size`={cfg.val_size} is not smaller than the {n_train} train images "
+            f"of '{cfg.dataset}'."
+        )
+    perm = rng.permutation(n_train)
+    val_idx = np.sort(perm[: cfg.val_size])
+    train_avail = np.sort(perm[cfg.val_size :])
+    if cfg.test_size is not None and cfg.test_size > n_test:
+        raise ValueError(
+            f"`test_size`={cfg.test_size} is larger than the {n_test} test images of "
+            f"'{cfg.dataset}'."
+        )
+    test_idx = (np.arange(n_test) if cfg.test_size is None
+                else np.sort(rng.permutation(n_test)[: cfg.test_size]))
+    return val_idx, test_idx, train_avail, False
+
+
+def _target_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
+    """Unlabeled pool drawn from the target's train split (curated, noisy, cheap).
+
+    Returns ``(parts, sources)``: parts are ``(source id, rows, provenance)``.
+    """
+    U = remaining.size if target_u is None else target_u
+    if U > remaining.size:
+        raise ValueError(
+            f"`pool_size`={b.cfg.pool_size} is larger than the {remaining.size + b.cfg.initial_labeled} "
+            f"train images of '{b.cfg.dataset}' available for the pool."
+        )
+    return [(0, b.rng_pool.choice(remaining, size=U, replace=False), CLEAN)], [b.cfg.dataset]
+
+
+def _mixture_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
+    """Unlabeled pool mixed from ``source_datasets`` by ``source_weights`` (domain_shift)."""
+    cfg, ds = b.cfg, b.ds
+    names = list(cfg.source_datasets)
+    if len(set(names)) != len(names):
+        raise ValueError(f"`source_datasets` lists a data set twice: {names}.")
+    w = np.asarray(cfg.source_weights or [1.0] * len(names), dtype=np.float64)
+    w = w / w.sum()
+    avail_rows: list[np.ndarray] = []
+    for name in names:
+        src = b.get(name)
+        if src.num_classes != ds.num_classes:
+            raise ValueError(
+                f"Source '{name}' has {src.num_classes} classes but target "
+                f"'{cfg.dataset}' has {ds.num_classes}; domain shift needs the same label set."
+            )
+        if [c.lower() for c in src.class_names] != [c.lower() for c in ds.class_names]:
+            raise ValueError(
+                f"Source '{name}' classes {src.class_names} differ from target "
+                f"'{cfg.dataset}' classes {ds.class_names}; labels must mean the same "
+                "classes in the same order."
+            )
+        if src.image_shape != ds.image_shape and not cfg.convert_images:
+            _match_images(src.x_train[:1], ds.image_shape, False, f"Source '{name}'")
+        avail_rows.append(remaining if name == cfg.dataset else np.arange(len(src.y_train)))
+    caps = np.asarray([a.size for a in avail_rows])
+    if target_u is None:
+        U = int(min(math.floor(c / wi + 1e-9) for c, wi in zip(caps, w)))
+        while U > 0 and np.any(_apportion(U, w) > caps):
+            U -= 1
+    else:
+        U = target_u
+    if U < 1:
+        raise ValueError(
+            f"The sources {names} leave no unlabeled pool points; give larger sources "
+            "or a smaller `initial_labeled`."
+        )
+    counts = _apportion(U, w)
+    for name, k, cap in zip(names, counts, caps):
+        if k > cap:
+            raise ValueError(
+                f"`pool_size`={cfg.pool_size} with weights {[round(float(x), 4) for x in w]} needs "
+                f"{k} images from source '{name}', which has only {cap}."
+            )
+    sources, parts = [cfg.dataset], []
+    for name, k, rows in zip(names, counts, avail_rows):
+        if name == cfg.dataset:
+            sid = 0
+        else:
+            sid = len(sources)
+            sources.append(name)
+        prov = CLEAN if name == cfg.dataset else SOURCE_DOMAIN
+        parts.append((sid, b.rng_pool.choice(rows, size=int(k), replace=False), prov))
+    return parts, sources
+
+
+def _assemble(b: _Build, init_rows, parts, sources, rng_order) -> _Pool:
+    """Seed set first, then the pool parts; shuffle the order; gather the images."""
+    ds = b.ds
+    all_parts = [(0, init_rows, CLEAN)] + parts
+    source_id = np.concatenate([np.full(r.size, s, np.int16) for s, r, _ in all_parts])
+    origin = np.concatenate([r.astype(np.int64) for _, r, _ in all_parts])
+    prov = np.concatenate([np.full(r.size, p, np.int8) for _, r, p in all_parts])
+    P = origin.size
+    order = rng_order.permutation(P)
+    source_id, origin, prov = source_id[order], origin[order], prov[order]
+    is_init = np.zeros(P, dtype=bool)
+    is_init[: init_rows.size] = True
+    is_init = is_init[order]
+    x_pool = np.empty((P, *ds.image_shape), dtype=np.uint8)
+    y_true = np.empty(P, dtype=np.int32)
+    for sid, name in enumerate(sources):
+        sel = source_id == sid
+        src = b.get(name)
+        x_pool[sel] = _match_images(
+            src.x_train[origin[sel]], ds.image_shape, b.cfg.convert_images, f"Source '{name}'"
+        )
+        y_true[sel] = src.y_train[origin[sel]]
+    return _Pool(x=x_pool, y_true=y_true, y=y_true.copy(), prov=prov, source_id=source_id,
+                 origin=origin, is_init=is_init, noise_std=np.zeros(P, dtype=np.float32),
+                 sources=list(sources))
+
+
+def _add_noise(b: _Build, pool: _Pool) -> None:
+    """kind "noisy": Beta-power white noise on ``noise_fraction`` of the (unlabeled) pool."""
+    cfg, rng = b.cfg, b.rng_corrupt
+    # noisy_initial: the seed set is exposed to the noise like any pool point.
+    cand = np.arange(pool.prov.size) if cfg.noisy_initial else np.flatnonzero(~pool.is_init)
+    k = count_from_fraction(cfg.noise_fraction, cand.size)
+    idx = np.sort(rng.choice(cand, size=k, replace=False))
+    power = rng.beta(*cfg.noise_beta, size=k)
+    pool.noise_std[idx] = (cfg.noise_scale * power * 255.0).astype(np.float32)
+    pool.x[idx] = add_white_noise(pool.x[idx], pool.noise_std[idx], rng)
+    pool.prov[idx] = NOISY
+
+
+def _cheap_corruption(b: _Build, pool: _Pool) -> None:
+    """kind "cheap": replace ``ood_fraction`` by OOD images, relabel ``mislabel_fraction``."""
+    cfg, rng, C = b.cfg, b.rng_corrupt, b.num_classes
+    unl = np.flatnonzero(~pool.is_init)
+    k_ood = count_from_fraction(cfg.ood_fraction, unl.size)
+    k_mis = min(count_from_fraction(cfg.mislabel_fraction, unl.size), unl.size - k_ood)
+    if k_mis > 0 and C < 2:
+        raise ValueError("`mislabel_fraction` > 0 needs at least 2 classes.")
+    chosen = rng.choice(unl, size=k_ood + k_mis, replace=False)
+    ood_idx, mis_idx = np.sort(chosen[:k_ood]), np.sort(chosen[k_ood:])
+    if k_ood:
+        ood = b.get(cfg.ood_dataset)
+        if k_ood > len(ood.y_train):
+            raise ValueError(
+                f"`ood_fraction`={cfg.ood_fraction} needs {k_ood} images but OOD data set "
+                f"'{cfg.ood_dataset}' has only {len(ood.y_train)} train images."
+            )
+        rows = rng.choice(len(ood.y_train), size=k_ood, replace=False)
+        pool.x[ood_idx] = _match_images(
+            ood.x_train[rows], b.ds.image_shape, cfg.convert_images,
+            f"OOD data set '{cfg.ood_dataset}'",
+        )
+        pool.sources.append(cfg.ood_dataset)
+        pool.source_id[ood_idx] = len(pool.sources) - 1
+        pool.origin[ood_idx] = rows
+        pool.y_true[ood_idx] = -1
+        pool.y[ood_idx] = rng.integers(0, C, size=k_ood)
+        pool.prov[ood_idx] = OOD
+    if k_mis:
+        shift = rng.integers(1, C, size=k_mis)
+        pool.y[mis_idx] = (pool.y_true[mis_idx] + shift) % C
+        pool.prov[mis_idx] = MISLABELED
+
+
+class _Kind(NamedTuple):
+    """How one scenario kind builds its unlabeled pool and corrupts it."""
+
+    pool: Callable[[_Build, np.ndarray, int | None], tuple[list, list]]
+    corrupt: Callable[[_Build, _Pool], None] | None
+
+
+#: One builder per scenario kind (a new kind is one entry here plus its functions).
+_KINDS = {
+    "curated": _Kind(_target_pool, None),
+    "noisy": _Kind(_target_pool, _add_noise),
+    "domain_shift": _Kind(_mixture_pool, None),
+    "cheap": _Kind(_target_pool, _cheap_corruption),
+}
+#: Scenario kinds accepted by `ScenarioConfig.kind`.
+KINDS = tuple(_KINDS)
 
 
 def build_scenario(
@@ -536,208 +768,50 @@ def build_scenario(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
     ds = get(cfg.dataset)
-    C = ds.num_classes
-    n_train, n_test = len(ds.y_train), len(ds.y_test)
+    b = _Build(cfg=cfg, get=get, ds=ds, rng_pool=rng_pool, rng_corrupt=rng_corrupt)
+    kind = _KINDS[cfg.kind]
 
-    # ---- validation / test -------------------------------------------------
-    train_avail = np.arange(n_train)
-    if cfg.val_source == "test":
-        perm = rng_split.permutation(n_test)
-        if cfg.val_size >= n_test:
-            raise ValueError(
-                f"`val_size`={cfg.val_size} leaves no test points: '{cfg.dataset}' has "
-                f"{n_test} test images. Lower val_size or use val_source='train'."
-            )
-        val_idx = perm[: cfg.val_size]
-        rest = perm[cfg.val_size :]
-        if cfg.test_size is not None and cfg.test_size > rest.size:
-            raise ValueError(
-                f"`test_size`={cfg.test_size} is larger than the {rest.size} test images "
-                f"left after {cfg.val_size} validation images of '{cfg.dataset}'."
-            )
-        test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
+    val_idx, test_idx, train_avail, val_from_test = _split_val_test(cfg, ds, rng_split)
+    if val_from_test:
         x_val, y_val = ds.x_test[val_idx], ds.y_test[val_idx]
     else:
-        if cfg.val_size >= n_train:
-            raise ValueError(
-                f"`val_size`={cfg.val_size} is not smaller than the {n_train} train images "
-                f"of '{cfg.dataset}'."
-            )
-        perm = rng_split.permutation(n_train)
-        val_idx = np.sort(perm[: cfg.val_size])
-        train_avail = np.sort(perm[cfg.val_size :])
-        if cfg.test_size is not None and cfg.test_size > n_test:
-            raise ValueError(
-                f"`test_size`={cfg.test_size} is larger than the {n_test} test images of "
-                f"'{cfg.dataset}'."
-            )
-        test_idx = (
-            np.arange(n_test)
-            if cfg.test_size is None
-            else np.sort(rng_split.permutation(n_test)[: cfg.test_size])
-        )
         x_val, y_val = ds.x_train[val_idx], ds.y_train[val_idx]
-    x_test, y_test = ds.x_test[test_idx], ds.y_test[test_idx]
 
-    # ---- seed set (always from the target train split, clean) ---------------
+    # Seed set: always from the target train split.
     L = cfg.initial_labeled
     if L >= train_avail.size:
         raise ValueError(
             f"`initial_labeled`={L} must be smaller than the {train_avail.size} available "
             f"train images of '{cfg.dataset}' (some must stay unlabeled)."
         )
-    init_rows = _draw_seed_set(ds.y_train, train_avail, L, C, cfg.balanced_init, rng_init)
+    init_rows = _draw_seed_set(ds.y_train, train_avail, L, ds.num_classes, cfg.balanced_init,
+                               rng_init)
     remaining = np.setdiff1d(train_avail, init_rows)
-
-    sources: list[str] = [cfg.dataset]
-    # Per pool point: (source id, row in that source's train split, provenance)
-    parts: list[tuple[int, np.ndarray, int]] = []
     target_u = cfg.pool_size - L if cfg.pool_size is not None else None
 
-    # ---- unlabeled pool -----------------------------------------------------
-    if cfg.kind != "domain_shift":
-        U = remaining.size if target_u is None else target_u
-        if U > remaining.size:
-            raise ValueError(
-                f"`pool_size`={cfg.pool_size} is larger than the {remaining.size + L} train "
-                f"images of '{cfg.dataset}' available for the pool."
-            )
-        parts.append((0, rng_pool.choice(remaining, size=U, replace=False), CLEAN))
-    else:
-        names = list(cfg.source_datasets)
-        if len(set(names)) != len(names):
-            raise ValueError(f"`source_datasets` lists a data set twice: {names}.")
-        w = np.asarray(cfg.source_weights or [1.0] * len(names), dtype=np.float64)
-        w = w / w.sum()
-        avail_rows: list[np.ndarray] = []
-        for name in names:
-            src = get(name)
-            if src.num_classes != C:
-                raise ValueError(
-                    f"Source '{name}' has {src.num_classes} classes but target "
-                    f"'{cfg.dataset}' has {C}; domain shift needs the same label set."
-                )
-            if [c.lower() for c in src.class_names] != [c.lower() for c in ds.class_names]:
-                raise ValueError(
-                    f"Source '{name}' classes {src.class_names} differ from target "
-                    f"'{cfg.dataset}' classes {ds.class_names}; labels must mean the same "
-                    "classes in the same order."
-                )
-            if src.image_shape != ds.image_shape and not cfg.convert_images:
-                _match_images(src.x_train[:1], ds.image_shape, False, f"Source '{name}'")
-            avail_rows.append(remaining if name == cfg.dataset else np.arange(len(src.y_train)))
-        caps = np.asarray([a.size for a in avail_rows])
-        if target_u is None:
-            U = int(min(math.floor(c / wi + 1e-9) for c, wi in zip(caps, w)))
-            while U > 0 and np.any(_apportion(U, w) > caps):
-                U -= 1
-        else:
-            U = target_u
-        if U < 1:
-            raise ValueError(
-                f"The sources {names} leave no unlabeled pool points; give larger sources "
-                "or a smaller `initial_labeled`."
-            )
-        counts = _apportion(U, w)
-        for name, k, cap in zip(names, counts, caps):
-            if k > cap:
-                raise ValueError(
-                    f"`pool_size`={cfg.pool_size} with weights {[round(float(x), 4) for x in w]} needs "
-                    f"{k} images from source '{name}', which has only {cap}."
-                )
-        for name, k, rows in zip(names, counts, avail_rows):
-            if name == cfg.dataset:
-                sid = 0
-            else:
-                sid = len(sources)
-                sources.append(name)
-            prov = CLEAN if name == cfg.dataset else SOURCE_DOMAIN
-            parts.append((sid, rng_pool.choice(rows, size=int(k), replace=False), prov))
-
-    # ---- assemble (seed set first, then shuffle the pool order) -------------
-    all_parts = [(0, init_rows, CLEAN)] + parts
-    source_id = np.concatenate([np.full(r.size, s, np.int16) for s, r, _ in all_parts])
-    origin = np.concatenate([r.astype(np.int64) for _, r, _ in all_parts])
-    prov = np.concatenate([np.full(r.size, p, np.int8) for _, r, p in all_parts])
-    P = origin.size
-    order = rng_order.permutation(P)
-    source_id, origin, prov = source_id[order], origin[order], prov[order]
-    is_init = np.zeros(P, dtype=bool)
-    is_init[: init_rows.size] = True
-    is_init = is_init[order]
-    labeled_init = np.flatnonzero(is_init).astype(np.int32)
-
-    x_pool = np.empty((P, *ds.image_shape), dtype=np.uint8)
-    y_true = np.empty(P, dtype=np.int32)
-    for sid, name in enumerate(sources):
-        sel = source_id == sid
-        src = get(name)
-        x_pool[sel] = _match_images(
-            src.x_train[origin[sel]], ds.image_shape, cfg.convert_images, f"Source '{name}'"
-        )
-        y_true[sel] = src.y_train[origin[sel]]
-    y_pool = y_true.copy()
-    noise_std = np.zeros(P, dtype=np.float32)
-
-    # ---- corruptions of unlabeled points ------------------------------------
-    unl = np.flatnonzero(~is_init)
-    if cfg.kind == "noisy":
-        # noisy_initial: the seed set is exposed to the noise like any pool point.
-        cand = np.arange(P) if cfg.noisy_initial else unl
-        k = count_from_fraction(cfg.noise_fraction, cand.size)
-        idx = np.sort(rng_corrupt.choice(cand, size=k, replace=False))
-        power = rng_corrupt.beta(*cfg.noise_beta, size=k)
-        noise_std[idx] = (cfg.noise_scale * power * 255.0).astype(np.float32)
-        x_pool[idx] = add_white_noise(x_pool[idx], noise_std[idx], rng_corrupt)
-        prov[idx] = NOISY
-    elif cfg.kind == "cheap":
-        k_ood = count_from_fraction(cfg.ood_fraction, unl.size)
-        k_mis = min(count_from_fraction(cfg.mislabel_fraction, unl.size), unl.size - k_ood)
-        if k_mis > 0 and C < 2:
-            raise ValueError("`mislabel_fraction` > 0 needs at least 2 classes.")
-        chosen = rng_corrupt.choice(unl, size=k_ood + k_mis, replace=False)
-        ood_idx, mis_idx = np.sort(chosen[:k_ood]), np.sort(chosen[k_ood:])
-        if k_ood:
-            ood = get(cfg.ood_dataset)
-            if k_ood > len(ood.y_train):
-                raise ValueError(
-                    f"`ood_fraction`={cfg.ood_fraction} needs {k_ood} images but OOD data set "
-                    f"'{cfg.ood_dataset}' has only {len(ood.y_train)} train images."
-                )
-            rows = rng_corrupt.choice(len(ood.y_train), size=k_ood, replace=False)
-            x_pool[ood_idx] = _match_images(
-                ood.x_train[rows], ds.image_shape, cfg.convert_images,
-                f"OOD data set '{cfg.ood_dataset}'",
-            )
-            sources.append(cfg.ood_dataset)
-            source_id[ood_idx] = len(sources) - 1
-            origin[ood_idx] = rows
-            y_true[ood_idx] = -1
-            y_pool[ood_idx] = rng_corrupt.integers(0, C, size=k_ood)
-            prov[ood_idx] = OOD
-        if k_mis:
-            shift = rng_corrupt.integers(1, C, size=k_mis)
-            y_pool[mis_idx] = (y_true[mis_idx] + shift) % C
-            prov[mis_idx] = MISLABELED
+    parts, sources = kind.pool(b, remaining, target_u)
+    pool = _assemble(b, init_rows, parts, sources, rng_order)
+    if kind.corrupt is not None:
+        kind.corrupt(b, pool)
 
     return Scenario(
-        x_pool=x_pool,
-        y_pool=y_pool,
-        provenance=prov,
-        labeled_init=labeled_init,
+        x_pool=pool.x,
+        y_pool=pool.y,
+        provenance=pool.prov,
+        labeled_init=np.flatnonzero(pool.is_init).astype(np.int32),
         x_val=x_val,
         y_val=np.asarray(y_val, np.int32),
-        x_test=x_test,
-        y_test=np.asarray(y_test, np.int32),
-        num_classes=C,
+        x_test=ds.x_test[test_idx],
+        y_test=np.asarray(ds.y_test[test_idx], np.int32),
+        num_classes=ds.num_classes,
         class_names=ds.class_names,
-        y_true=y_true,
-        noise_std=noise_std,
-        source=source_id,
-        origin_index=origin,
+        y_true=pool.y_true,
+        noise_std=pool.noise_std,
+        source=pool.source_id,
+        origin_index=pool.origin,
         val_index=np.asarray(val_idx, np.int64),
         test_index=np.asarray(test_idx, np.int64),
-        sources=tuple(sources),
+        sources=tuple(pool.sources),
         config=cfg,
         seed=seed,
     )

@@ -6,7 +6,6 @@ Public API (see docs/INTERFACES.md section 4)::
 """
 
 from ads_jax.training.augment import apply_augment, augment, augment_params, to_float
-from ads_jax.training.checkpoint import EpochCheckpointer
 from ads_jax.training.config import SCHEDULES, TrainConfig
 from ads_jax.training.fit import FitResult, as_key, fit, init_train_state
 from ads_jax.training.inference import evaluate, predict
@@ -19,5 +18,5 @@ __all__ = [
     "augment", "augment_params", "apply_augment", "TrainState", "init_train_state",
     "make_optimizer", "weight_decay_mask", "learning_rate_at", "train_step_fn", "forward_fn",
     "StepOptions", "weighted_cross_entropy", "data_mesh", "init_distributed",
-    "EpochCheckpointer", "as_key",
+    "as_key",
 ]

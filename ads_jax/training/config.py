@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from typing import Any
+
+from ads_jax import _validation as V
 
 __all__ = ["TrainConfig", "SCHEDULES"]
 
 SCHEDULES = ("cosine", "step", "constant")
-
-
-def _num(name: str, v: Any, *, lo: float | None = None, hi: float | None = None,
-         lo_open: bool = False, hi_open: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"TrainConfig.{name} must be a number, got {type(v).__name__} {v!r}.")
-    bad = ((lo is not None and (v <= lo if lo_open else v < lo))
-           or (hi is not None and (v >= hi if hi_open else v > hi)))
-    if bad or v != v:
-        lb = "(" if lo_open else "["
-        rb = ")" if hi_open else "]"
-        raise ValueError(f"TrainConfig.{name} must be in {lb}{lo}, {hi}{rb}, got {v!r}.")
-    return float(v)
-
-
-def _int(name: str, v: Any, *, lo: int, allow_none: bool = False) -> int | None:
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"TrainConfig.{name} must be an integer, got {type(v).__name__} {v!r}.")
-    if v < lo:
-        raise ValueError(f"TrainConfig.{name} must be >= {lo}, got {v}.")
-    return int(v)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,36 +66,27 @@ class TrainConfig:
     keep_checkpoints: int = 2
 
     def __post_init__(self):
-        _int("epochs", self.epochs, lo=1)
-        _int("batch_size", self.batch_size, lo=1)
-        _num("learning_rate", self.learning_rate, lo=0, lo_open=True)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"TrainConfig.schedule must be one of {list(SCHEDULES)}, "
-                             f"got {self.schedule!r}.")
-        _int("warmup_epochs", self.warmup_epochs, lo=0)
+        V.check_int("train.epochs", self.epochs, minimum=1)
+        V.check_int("train.batch_size", self.batch_size, minimum=1)
+        V.check_number("train.learning_rate", self.learning_rate, lo=0, lo_open=True)
+        V.check_choice("train.schedule", self.schedule, SCHEDULES)
+        V.check_int("train.warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise ValueError(f"TrainConfig.warmup_epochs ({self.warmup_epochs}) must be smaller "
-                             f"than epochs ({self.epochs}).")
+            raise ValueError(f"`train.warmup_epochs` ({self.warmup_epochs}) must be smaller "
+                             f"than `train.epochs` ({self.epochs}).")
         ms = tuple(self.step_milestones)  # JSON gives lists: store a tuple (hashable)
         for m in ms:
-            _num("step_milestones[i]", m, lo=0, hi=1, lo_open=True, hi_open=True)
+            V.check_number("train.step_milestones[i]", m, lo=0, hi=1, lo_open=True, hi_open=True)
         if list(ms) != sorted(ms):
-            raise ValueError(f"TrainConfig.step_milestones must be increasing, got {list(ms)}.")
+            raise ValueError(f"`train.step_milestones` must be increasing, got {list(ms)}.")
         object.__setattr__(self, "step_milestones", tuple(float(m) for m in ms))
-        _num("step_gamma", self.step_gamma, lo=0, hi=1, lo_open=True)
-        _num("momentum", self.momentum, lo=0, hi=1, hi_open=True)
-        _num("weight_decay", self.weight_decay, lo=0)
-        _int("patience", self.patience, lo=1, allow_none=True)
-        _int("crop_padding", self.crop_padding, lo=0)
-        _num("label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
-        _int("eval_batch_size", self.eval_batch_size, lo=1)
-        _int("keep_checkpoints", self.keep_checkpoints, lo=1)
+        V.check_number("train.step_gamma", self.step_gamma, lo=0, hi=1, lo_open=True)
+        V.check_number("train.momentum", self.momentum, lo=0, hi=1, hi_open=True)
+        V.check_number("train.weight_decay", self.weight_decay, lo=0)
+        V.check_int("train.patience", self.patience, minimum=1, allow_none=True)
+        V.check_int("train.crop_padding", self.crop_padding, minimum=0)
+        V.check_number("train.label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
+        V.check_int("train.eval_batch_size", self.eval_batch_size, minimum=1)
+        V.check_int("train.keep_checkpoints", self.keep_checkpoints, minimum=1)
         for b in ("nesterov", "augment", "flip", "data_parallel", "multi_host"):
-            if not isinstance(getattr(self, b), bool):
-                raise TypeError(f"TrainConfig.{b} must be a bool, got {getattr(self, b)!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["step_milestones"] = list(d["step_milestones"])
-        return d
+            V.check_bool(f"train.{b}", getattr(self, b))

@@ -92,13 +92,15 @@ def time_regression(inputs, config, method, repeats, train_values):
 
     from ads_jax.valuation.regression import predict_values
 
+    o = config.estimator.typed_options()
+
     def fn():
         return jax.block_until_ready(predict_values(
             inputs.labeled_emb, inputs.labeled_y, train_values, inputs.pool_emb,
-            inputs.pool_probs, num_classes=inputs.num_classes, k=config.regression_k,
-            top_t=config.regression_top_t, aggregate=config.regression_aggregate,
-            weights=config.regression_weights, metric=config.regression_metric,
-            chunk_size=config.regression_chunk_size, method=method))
+            inputs.pool_probs, num_classes=inputs.num_classes, k=o.k,
+            top_t=o.top_t, aggregate=o.aggregate,
+            weights=o.weights, metric=o.metric,
+            chunk_size=o.chunk_size, method=method))
 
     t0 = time.perf_counter()
     ref = np.asarray(fn())
@@ -115,7 +117,7 @@ def run_size(name, args, log):
     import jax
     import jax.numpy as jnp
 
-    from ads_jax.acquisition import AcquisitionConfig
+    from ads_jax.acquisition import AcquisitionConfig, PreselectConfig
     from ads_jax.valuation import knn_shapley
     from ads_jax.valuation.regression import choose_method
 
@@ -126,7 +128,7 @@ def run_size(name, args, log):
     rows = []
 
     def arm(a, frac):
-        cfg = AcquisitionConfig(arm=a, budget=b, preselect_fraction=frac)
+        cfg = AcquisitionConfig(arm=a, budget=b, preselect=PreselectConfig(fraction=frac))
         first, med, msize = time_arm(inputs, cfg, args.repeats, key)
         rows.append(dict(arm=a, frac=frac if "+" in a or a == "ads-top" else None, m=msize,
                          first=first, **med))
@@ -142,8 +144,9 @@ def run_size(name, args, log):
 
     # Value regression alone, per neighbour-search method (same inputs/config).
     cfg = AcquisitionConfig(budget=b)
+    vc, o = cfg.valuation, cfg.estimator.typed_options()
     tv = knn_shapley(inputs.labeled_emb, inputs.labeled_y, inputs.val_emb, inputs.val_y,
-                     num_classes=c, k=cfg.k, variant=cfg.valuation, metric=cfg.metric)
+                     num_classes=c, k=vc.k, variant=vc.name, metric=vc.metric)
     lmax = int(np.bincount(np.asarray(inputs.labeled_y), minlength=c).max())
     reg = []
     ref = None
@@ -153,9 +156,9 @@ def run_size(name, args, log):
         err = float(np.max(np.abs(vals - ref)) / max(np.max(np.abs(ref)), 1e-30))
         reg.append(dict(method=method, first=first, median=med, err=err))
         log(f"  {name} regression {method:<8} {med:.3f} s (max rel. diff vs network {err:.1e})")
-    old_auto = choose_method(c, n_lab, lmax, cfg.regression_top_t, k=cfg.regression_k,
+    old_auto = choose_method(c, n_lab, lmax, o.top_t, k=o.k,
                              platform="gpu")  # the previous (pre-network) CPU rule
-    new_auto = choose_method(c, n_lab, lmax, cfg.regression_top_t, k=cfg.regression_k)
+    new_auto = choose_method(c, n_lab, lmax, o.top_t, k=o.k)
     return dict(name=name, size=SIZES[name], rows=rows, reg=reg, lmax=lmax,
                 old_auto=old_auto, new_auto=new_auto, cfg=cfg)
 
@@ -180,10 +183,9 @@ def render(args, results, load_before, load_after, versions, wall):
         f"- Versions: {versions}.",
         "- Data: synthetic Gaussian mixture of C classes, probabilities = softmax of -distance "
         "to the class means. `acquire` staged path with `AcquisitionConfig` defaults "
-        f"(valuation `{results[0]['cfg'].valuation}` K={results[0]['cfg'].k}; regression "
-        f"k={results[0]['cfg'].regression_k}, weights `{results[0]['cfg'].regression_weights}`"
-        f", aggregate `{results[0]['cfg'].regression_aggregate}`, "
-        f"T={results[0]['cfg'].regression_top_t}) except arm, budget and pre-selection "
+        f"(valuation `{results[0]['cfg'].valuation.name}` K={results[0]['cfg'].valuation.k}; "
+        f"regression {results[0]['cfg'].estimator.typed_options()}) except arm, budget and "
+        "pre-selection "
         "fraction f; m = candidates the selector sees (plus the L labeled points as "
         "centers).",
         f"- Time: median of {args.repeats} runs after a warm-up (compiling) run, seconds per "

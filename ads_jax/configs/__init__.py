@@ -1,0 +1,103 @@
+"""Experiment configs as code: one module per experiment, ``get_config(arg)``.
+
+Following big_vision and the Flax examples, every named experiment is a small
+Python module of this package whose ``get_config(arg: str = "")`` returns an
+:class:`~ads_jax.config.ExperimentConfig`; ``arg`` picks a variant
+(``"cpu"``, ``"paper"``, ``"tiny"``, ...). The command line finds them by
+name and applies dotted overrides on top::
+
+    ads-jax run fashion_mnist_noisy                 # the module's default variant
+    ads-jax run cifar10_noisy:cpu train.epochs=3    # variant "cpu", one override
+    ads-jax run path/to/my_exp.py:small             # any file with a get_config
+    ads-jax run my_pkg.my_exp:paper                 # any importable module
+
+A new experiment is one file here (or anywhere, named by path or module).
+Helpers for writing one: :func:`experiment` (sections as plain dicts, typed
+and validated by the config engine) and :func:`variant` (pick a variant by
+name with a clear error).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from typing import Any, Callable, Mapping
+
+__all__ = ["available", "load", "experiment", "variant", "DEMO_ARMS"]
+
+#: The arms of the built-in comparison: the paper's ADS with its diversity
+#: selector, the selector alone, the random pre-filter control, uncertainty, random.
+DEMO_ARMS = ("ads+coreset", "coreset", "randfilter+coreset", "entropy", "random")
+
+
+def available() -> tuple[str, ...]:
+    """Names of the experiment modules of this package."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                        if not m.name.startswith("_")))
+
+
+def experiment(**sections: Mapping[str, Any]):
+    """An :class:`~ads_jax.config.ExperimentConfig` from plain dict sections
+    (``data=``, ``model=``, ``train=``, ``acquisition=``, ``loop=``), typed and
+    validated by :func:`ads_jax.config.from_dict`; missing fields take defaults."""
+    from ads_jax.config import ExperimentConfig, from_dict
+
+    return from_dict(ExperimentConfig, sections)
+
+
+def variant(arg: str, variants: Mapping[str, Callable[[], Any]], *, experiment_name: str):
+    """``variants[arg]()``, or a ValueError listing the variants of ``experiment_name``."""
+    if arg not in variants:
+        names = [v if v else "(default)" for v in variants]
+        raise ValueError(f"Experiment {experiment_name!r} has no variant {arg!r}; variants: "
+                         f"{names} (use {experiment_name}:<variant>).")
+    return variants[arg]()
+
+
+def _module_from_file(path: str):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Config file {path!r} does not exist.")
+    name = "_ads_jax_config_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load(spec: str):
+    """Resolve ``name[:arg]`` / ``file.py[:arg]`` / ``pkg.module[:arg]`` to a config.
+
+    Raises:
+      FileNotFoundError: a ``.py`` file that does not exist.
+      ValueError: unknown name (the message lists the built-in experiments),
+        a module without ``get_config``, or a ``get_config`` that does not
+        return an ExperimentConfig.
+    """
+    from ads_jax.config import ExperimentConfig
+
+    name, _, arg = spec.partition(":")
+    if name.endswith(".py"):
+        mod = _module_from_file(name)
+    elif name in available():
+        mod = importlib.import_module(f"{__name__}.{name}")
+    elif "." in name and not os.sep in name:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError:
+            raise ValueError(f"Unknown config {spec!r}: no module {name!r}.") from None
+    else:
+        raise ValueError(
+            f"Unknown config {spec!r}. Built-in configs: {list(available())}; or pass a "
+            "JSON file, a .py file with get_config(arg), or a module name.")
+    get = getattr(mod, "get_config", None)
+    if not callable(get):
+        raise ValueError(f"Config module {name!r} has no get_config(arg) function.")
+    cfg = get(arg)
+    if not isinstance(cfg, ExperimentConfig):
+        raise ValueError(f"{name}.get_config({arg!r}) returned {type(cfg).__name__}, not an "
+                         "ExperimentConfig.")
+    return cfg
