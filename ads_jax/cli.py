@@ -3,13 +3,17 @@
 ::
 
     ads-jax demo [FIELD=VALUE ...]            # built-in digits, noisy pool, 5 arms, ~minutes on a CPU
-    ads-jax run CONFIG [FIELD=VALUE ...]      # CONFIG: built-in name or JSON file
+    ads-jax run CONFIG [FIELD=VALUE ...]      # CONFIG: name[:variant], file.py[:variant], module, JSON
     ads-jax plot RESULTS [RESULTS ...]        # results.jsonl files or run directories
     ads-jax config CONFIG [FIELD=VALUE ...]   # print the resolved config as JSON
+    ads-jax list                              # experiments, valuations, estimators, selectors
 
 Overrides address any config field by its dotted path, e.g. ``train.epochs=3``,
 ``acquisition.arm=ads+badge``, ``loop.arms=[ads+coreset,coreset]``,
-``data.noise_beta=[2,5]``. Runs write ``config.json``, ``results.jsonl``,
+``data.noise_beta=[2,5]``, ``acquisition.estimator.options.aggregate=max``.
+``--import MODULE`` (repeatable; a module name or a ``.py`` path) imports user
+code that registers valuations, estimators or selectors before the config
+resolves. Runs write ``config.json``, ``results.jsonl``, per-round artefacts,
 Orbax checkpoints and ``curves.png`` to ``loop.out_dir`` (``--out-dir``);
 running the same command again resumes an interrupted run.
 
@@ -21,6 +25,8 @@ line to stderr and exit with status 1; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -40,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks instead of one-line errors")
+    common.add_argument("--import", dest="imports", action="append", default=argparse.SUPPRESS,
+                        metavar="MODULE",
+                        help="import MODULE (a module name or a .py file) first, e.g. to "
+                             "register your own valuation, estimator or selector; repeatable")
     p = argparse.ArgumentParser(
         prog="ads-jax",
         description="Active Data Shapley (ADS) batch active learning in JAX.",
@@ -64,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_opts(d)
     r = sub.add_parser("run", parents=[common], help="run an experiment config",
                        description="Run CONFIG (a built-in name or a JSON file) with overrides.")
-    r.add_argument("config", metavar="CONFIG", help=f"built-in config ({builtin}) or JSON file")
+    r.add_argument("config", metavar="CONFIG",
+                   help=f"built-in experiment NAME[:VARIANT] ({builtin}), a .py file with "
+                        "get_config(variant), a module, or a JSON file")
     run_opts(r)
     pl = sub.add_parser("plot", parents=[common], help="plot result files",
                         description="Accuracy curves (mean +- std over seeds) and selection-time "
@@ -75,7 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("config", parents=[common], help="print a resolved config as JSON")
     c.add_argument("config", metavar="CONFIG", help=f"built-in config ({builtin}) or JSON file")
     c.add_argument("overrides", nargs="*", metavar="FIELD=VALUE")
+    sub.add_parser("list", parents=[common], help="list experiments and registered components",
+                   description="Built-in experiments, registered valuations, value estimators "
+                               "and selectors (after --import).")
     return p
+
+
+def import_user_modules(specs: Sequence[str]) -> None:
+    """Import each ``spec`` (a module name or a ``.py`` path), e.g. to register components.
+
+    Raises:
+      FileNotFoundError: a ``.py`` path that does not exist.
+      ImportError: a module that cannot be imported (its own error).
+    """
+    for spec in specs:
+        if spec.endswith(".py") or os.sep in spec:
+            if not os.path.isfile(spec):
+                raise FileNotFoundError(f"--import {spec!r}: no such file.")
+            path = os.path.abspath(spec)
+            name = "_ads_jax_user_" + "".join(c if c.isalnum() else "_" for c in path)
+            if name in sys.modules:  # imported already (e.g. a second run in one process)
+                continue
+            mod_spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(mod_spec)
+            sys.modules[name] = mod
+            mod_spec.loader.exec_module(mod)
+        else:
+            importlib.import_module(spec)
 
 
 def _log(msg: str, t0: float) -> None:
@@ -127,12 +165,34 @@ def _apply_cli(cfg, args):
     from ads_jax.config import apply_overrides
 
     cfg = apply_overrides(cfg, args.overrides)
-    if args.out_dir:
-        cfg = apply_overrides(cfg, [f"loop.out_dir={args.out_dir}"])
+    if args.out_dir is not None:
+        out = args.out_dir
+        if not out.strip():
+            raise ValueError("`--out-dir` is empty; give a directory path (or leave the option "
+                             "out to use loop.out_dir).")
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise NotADirectoryError(f"`--out-dir` {out!r} is a file, not a directory; choose "
+                                     "another path.")
+        cfg = apply_overrides(cfg, [f"loop.out_dir={out}"])
     return cfg
 
 
+def _list() -> int:
+    from ads_jax.config import available_configs
+    from ads_jax.selection import available_selectors
+    from ads_jax.valuation import available_estimators, available_valuations
+
+    print("experiments:", ", ".join(available_configs()))
+    print("valuations: ", ", ".join(available_valuations()))
+    print("estimators: ", ", ".join(available_estimators()))
+    print("selectors:  ", ", ".join(available_selectors()))
+    return 0
+
+
 def _dispatch(args) -> int:
+    import_user_modules(getattr(args, "imports", []))
+    if args.command == "list":
+        return _list()
     if args.command == "demo":
         from ads_jax.config import get_config
 

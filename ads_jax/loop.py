@@ -21,12 +21,11 @@ round-0 model of seed s is the same for every arm (trained once per seed when
 same ``loop.out_dir`` continues with its next unfinished round and ends with
 exactly the records an uninterrupted run writes (wall times aside).
 
-Run directory (``loop.out_dir``)::
-
-    config.json                      resolved ExperimentConfig
-    results.jsonl                    one record per (seed, arm, round)
-    checkpoints/<arm>/seed_<s>/<n>/  Orbax: state (labeled indices, key data)
-                                     + records after n finished rounds
+Run directory (``loop.out_dir``; layout, artefacts and lock in
+:mod:`ads_jax.rundir`): ``config.json``, ``results.jsonl``, Orbax
+``checkpoints/`` of the loop state (labeled indices, key data and records
+after n finished rounds), per-round ``artefacts/`` and a ``.lock`` held while
+the run writes (a second run on a busy directory fails at once).
 
 A record (see :func:`ads_jax.plotting.load_results`) has: ``arm, seed, round,
 labeled`` (training-set size), ``test_accuracy, val_accuracy, best_epoch``,
@@ -48,7 +47,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import time
 from typing import Any, Callable
@@ -56,7 +54,19 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
+from ads_jax.acquisition import STAGES as SELECTION_STAGES
+from ads_jax.checkpoint import Checkpointer, CheckpointError
 from ads_jax.config import ExperimentConfig, config_diff, save_json, to_dict
+from ads_jax.rundir import (
+    RunLock,
+    append_record,
+    checkpoint_dir,
+    config_path,
+    fit_checkpoint_dir,
+    results_path,
+    save_artefacts,
+    write_results,
+)
 
 __all__ = [
     "run_experiment",
@@ -69,14 +79,14 @@ __all__ = [
 ]
 
 #: Per-round wall-time entries of a record's ``time`` dict.
-STAGES = ("training", "inference", "valuation", "regression", "preselection", "diversity")
+STAGES = ("training", "inference") + SELECTION_STAGES
 
 # Loop fields that may differ between the config of a run directory and the
 # config that resumes it: where it lives, which (arm, seed) pairs to run now
 # and bookkeeping. Anything else changes results, so it must match.
 _RESUMABLE_DIFFS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
                     "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
-                    "loop.checkpoint_training", "acquisition.arm")
+                    "loop.checkpoint_training", "loop.save_artefacts", "acquisition.arm")
 
 
 def round_keys(seed: int, round_: int) -> tuple[jax.Array, jax.Array]:
@@ -89,77 +99,37 @@ def round_keys(seed: int, round_: int) -> tuple[jax.Array, jax.Array]:
     return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
 
 
-def results_path(out_dir: str | os.PathLike) -> str:
-    """``<out_dir>/results.jsonl``."""
-    return os.path.join(os.fspath(out_dir), "results.jsonl")
-
-
-def _slug(arm: str) -> str:
-    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", arm.replace("+", "_plus_"))
-    return s or "arm"
-
-
-def checkpoint_dir(out_dir: str | os.PathLike, arm: str, seed: int) -> str:
-    """Orbax checkpoint directory of one (arm, seed) run."""
-    return os.path.join(os.path.abspath(os.fspath(out_dir)), "checkpoints", _slug(arm), f"seed_{seed}")
-
-
-def fit_checkpoint_dir(out_dir: str | os.PathLike, arm: str, seed: int, round_: int) -> str:
-    """Per-epoch training checkpoints of one round (``loop.checkpoint_training``).
-
-    ``arm="shared"`` is the round-0 model shared by all arms of a seed.
-    Removed once the round's loop state is checkpointed.
-    """
-    return os.path.join(os.path.abspath(os.fspath(out_dir)), "fit_checkpoints", _slug(arm),
-                        f"seed_{seed}", f"round_{round_}")
-
-
 # ----------------------------------------------------------------------------
-# Checkpointing of the loop state (Orbax).
+# Checkpointing of the loop state.
 # ----------------------------------------------------------------------------
 
 
-def _manager(path: str, max_to_keep: int):
-    import orbax.checkpoint as ocp
-
-    opts = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep,
-        enable_async_checkpointing=False,
-        cleanup_tmp_directories=True,
-        create=True,
-    )
-    return ocp.CheckpointManager(path, options=opts, item_names=("state", "meta"))
+def _checkpointer(path: str, max_to_keep: int) -> Checkpointer:
+    return Checkpointer(path, {"state": "pytree", "meta": "json"}, max_to_keep=max_to_keep)
 
 
-def _save(mgr, step: int, labeled: np.ndarray, key_data: np.ndarray, records: list[dict]) -> None:
-    import orbax.checkpoint as ocp
-
-    mgr.save(
-        step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(
-                {"labeled": np.asarray(labeled, np.int32), "key": np.asarray(key_data, np.uint32)}
-            ),
-            meta=ocp.args.JsonSave({"records": records, "rounds_done": step}),
-        ),
-        force=True,
-    )
-    mgr.wait_until_finished()
+def _save_state(ckpt: Checkpointer, labeled: np.ndarray, key_data: np.ndarray,
+                records: list[dict]) -> None:
+    ckpt.save(len(records),
+              state={"labeled": np.asarray(labeled, np.int32),
+                     "key": np.asarray(key_data, np.uint32)},
+              meta={"records": records, "rounds_done": len(records)})
 
 
-def _restore(mgr) -> tuple[np.ndarray, np.ndarray, list[dict]] | None:
-    import orbax.checkpoint as ocp
+def _restore_state(ckpt: Checkpointer) -> tuple[np.ndarray, np.ndarray, list[dict]] | None:
+    """Newest readable loop state ``(labeled, key data, records)``, or None."""
+    def check(step, items):
+        records = items["meta"].get("records")
+        if not isinstance(records, list) or len(records) != step:
+            raise CheckpointError(f"step {step} holds {len(records or [])} records, expected "
+                                  f"{step}")
 
-    step = mgr.latest_step()
-    if step is None:
+    got = ckpt.restore_latest(check=check)
+    if got is None:
         return None
-    out = mgr.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
-    )
-    records = list(out["meta"]["records"])
-    if len(records) != step:
-        raise ValueError(f"Corrupt checkpoint at {mgr.directory}/{step}: {len(records)} records.")
-    return np.asarray(out["state"]["labeled"], np.int32), np.asarray(out["state"]["key"]), records
+    _, items = got
+    return (np.asarray(items["state"]["labeled"], np.int32),
+            np.asarray(items["state"]["key"]), list(items["meta"]["records"]))
 
 
 def load_state(out_dir: str | os.PathLike, arm: str, seed: int) -> dict | None:
@@ -173,12 +143,69 @@ def load_state(out_dir: str | os.PathLike, arm: str, seed: int) -> dict | None:
     path = checkpoint_dir(out_dir, arm, seed)
     if not os.path.isdir(path):
         return None
-    with _manager(path, 1000) as mgr:
-        got = _restore(mgr)
+    with _checkpointer(path, 1000) as ckpt:
+        got = _restore_state(ckpt)
     if got is None:
         return None
     labeled, key, records = got
     return {"labeled": labeled, "key": key, "records": records}
+
+
+# ----------------------------------------------------------------------------
+# The run directory.
+# ----------------------------------------------------------------------------
+
+
+def _has_checkpoints(out: str) -> bool:
+    root = os.path.join(out, "checkpoints")
+    return os.path.isdir(root) and any(files for _, _, files in os.walk(root))
+
+
+def _prepare_dir(cfg: ExperimentConfig, overwrite: bool) -> None:
+    """Check that ``loop.out_dir`` may hold this run (resume guard); write config.json.
+
+    Called with the directory's lock held.
+    """
+    out = cfg.loop.out_dir
+    cfg_path = config_path(out)
+    if overwrite:
+        for name in ("config.json", "results.jsonl", "curves.png"):
+            p = os.path.join(out, name)
+            if os.path.exists(p):
+                os.remove(p)
+        for sub in ("checkpoints", "fit_checkpoints", "artefacts"):
+            if os.path.isdir(os.path.join(out, sub)):
+                shutil.rmtree(os.path.join(out, sub))
+    has_ckpt = _has_checkpoints(out)
+    fix = ("Use another `loop.out_dir`, or --overwrite (run_experiment(overwrite=True)) to "
+           "discard the old run.")
+    if has_ckpt and not cfg.loop.checkpoint:
+        raise ValueError(
+            f"Run directory {out!r} holds checkpoints of an earlier run, but this run has "
+            "`loop.checkpoint=false` and would leave them stale. Set loop.checkpoint=true to "
+            f"resume it. {fix}")
+    if has_ckpt:
+        if not os.path.isfile(cfg_path):
+            raise ValueError(
+                f"Run directory {out!r} holds checkpoints but no config.json, so it cannot be "
+                f"checked that they belong to this config. {fix}")
+        try:
+            with open(cfg_path) as f:
+                old = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(
+                f"{cfg_path} is unreadable ({type(e).__name__}: {e}) and the directory holds "
+                f"checkpoints: they cannot be matched to this config. Restore config.json, or: "
+                f"{fix}") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{cfg_path} does not hold a config object. {fix}")
+        diffs = [d for d in config_diff(old, to_dict(cfg)) if d not in _RESUMABLE_DIFFS]
+        if diffs:
+            raise ValueError(
+                f"Run directory {out!r} holds a run with a different config (differs in: "
+                f"{', '.join(diffs)}; see {cfg_path}). {fix}")
+    os.makedirs(out, exist_ok=True)
+    save_json(cfg, cfg_path)
 
 
 # ----------------------------------------------------------------------------
@@ -194,16 +221,13 @@ def _fractions(codes: np.ndarray) -> dict[str, float]:
     return {name: float(np.sum(codes == i)) / n for i, name in enumerate(PROVENANCE)}
 
 
-_SELECTION_STAGES = ("valuation", "regression", "preselection", "diversity")
-
-
 def _stage_times(res) -> dict[str, float]:
     t = getattr(res, "timings", None) or {}
-    return {s: float(t.get(s, 0.0)) for s in _SELECTION_STAGES}
+    return {s: float(t.get(s, 0.0)) for s in SELECTION_STAGES}
 
 
 def _acq_configs(cfg: ExperimentConfig) -> dict[str, Any]:
-    """One AcquisitionConfig per arm (validates arm names before any training)."""
+    """One AcquisitionConfig per arm (validates arm names and options before any training)."""
     out = {}
     for arm in cfg.arms:
         try:
@@ -217,13 +241,13 @@ def _load_datasets(data_cfg) -> dict:
     """Load every data set a scenario names once (reused for all seeds)."""
     from ads_jax.data import load_dataset
 
-    names = [data_cfg.dataset, *getattr(data_cfg, "source_datasets", ())]
-    if getattr(data_cfg, "ood_dataset", None):
+    names = [data_cfg.dataset, *data_cfg.source_datasets]
+    if data_cfg.ood_dataset:
         names.append(data_cfg.ood_dataset)
     out = {}
     for n in names:
         if n not in out:
-            out[n] = load_dataset(n, data_dir=getattr(data_cfg, "data_dir", None))
+            out[n] = load_dataset(n, data_dir=data_cfg.data_dir)
     return out
 
 
@@ -239,35 +263,6 @@ def _check_sizes(cfg: ExperimentConfig, scenario) -> None:
             f"({pool - init} unlabeled). Lower `acquisition.budget` or `loop.rounds`, "
             "or enlarge the pool (data.pool_size)."
         )
-
-
-def _prepare_dir(cfg: ExperimentConfig, overwrite: bool) -> None:
-    out = cfg.loop.out_dir
-    cfg_path = os.path.join(out, "config.json")
-    if overwrite:
-        for name in ("config.json", "results.jsonl", "curves.png"):
-            p = os.path.join(out, name)
-            if os.path.exists(p):
-                os.remove(p)
-        for sub in ("checkpoints", "fit_checkpoints"):
-            if os.path.isdir(os.path.join(out, sub)):
-                shutil.rmtree(os.path.join(out, sub))
-    elif os.path.isfile(cfg_path) and cfg.loop.checkpoint:
-        with open(cfg_path) as f:
-            try:
-                old = json.load(f)
-            except json.JSONDecodeError:
-                old = None
-        if old is not None:
-            diffs = [d for d in config_diff(old, to_dict(cfg)) if d not in _RESUMABLE_DIFFS]
-            if diffs:
-                raise ValueError(
-                    f"Run directory {out!r} holds a run with a different config "
-                    f"(differs in: {', '.join(diffs)}). Use another `loop.out_dir`, "
-                    "or --overwrite to discard the old run."
-                )
-    os.makedirs(out, exist_ok=True)
-    save_json(cfg, cfg_path)
 
 
 class _Trainer:
@@ -318,7 +313,7 @@ class _Trainer:
 
 
 def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr):
-    """One acquisition: returns (picked pool indices (B,) int32, record fields and times)."""
+    """One acquisition. -> (picked pool indices (B,) int32, record fields, times, artefacts)."""
     from ads_jax.acquisition import AcquisitionInputs, acquire
 
     pool_size = int(scenario.x_pool.shape[0])
@@ -353,94 +348,114 @@ def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr):
     picked = unl[np.asarray(res.indices, np.int64)]
     if np.unique(picked).size != picked.size or is_lab[picked].any():
         raise RuntimeError(f"Arm {arm!r} returned duplicate or labeled indices.")
+    mask = np.asarray(res.preselect_mask, bool)
     fields = {
         "acquired": int(picked.size),
         "picked_provenance": _fractions(prov[picked]),
         "pool_provenance": _fractions(prov[unl]),
+        "preselected": int(mask.sum()),
+        "candidate_provenance": _fractions(prov[unl[mask]]),
     }
-    mask = getattr(res, "preselect_mask", None)
-    if mask is not None:
-        mask = np.asarray(mask, bool)
-        fields["preselected"] = int(mask.sum())
-        fields["candidate_provenance"] = _fractions(prov[unl[mask]])
     times = dict(timed, selection=sum(timed.values()), selection_first_call=sum(cold.values()))
-    return picked.astype(np.int32), {"fields": fields, "time": times}
+    artefacts = dict(
+        labeled=np.asarray(labeled, np.int32), pool_index=unl,
+        picked=picked.astype(np.int32), preselect_mask=mask,
+        train_values=None if res.train_values is None else np.asarray(res.train_values),
+        values=None if res.values is None else np.asarray(res.values))
+    return picked.astype(np.int32), fields, times, artefacts
+
+
+def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> dict:
+    """The record of round ``r`` before its acquisition (fields of the last round)."""
+    rec: dict[str, Any] = {
+        "arm": arm,
+        "seed": int(seed),
+        "round": r,
+        "labeled": int(labeled.size),
+        "test_accuracy": tr["test_accuracy"],
+        "val_accuracy": tr["val_accuracy"],
+        "best_epoch": tr["best_epoch"],
+        "acquired": 0,
+        "preselected": None,
+        "picked_provenance": None,
+        "candidate_provenance": None,
+        "pool_provenance": None,
+        "time": {s: 0.0 for s in STAGES} | {"selection": 0.0, "selection_first_call": 0.0},
+    }
+    rec["time"].update(tr["time"])
+    return rec
+
+
+def _progress_line(rec: dict, R: int) -> str:
+    from ads_jax.data import NON_CLEAN
+
+    msg = (f"[{rec['arm']} | seed {rec['seed']}] round {rec['round']}/{R}: "
+           f"labeled={rec['labeled']} test acc={100 * rec['test_accuracy']:.1f}%  "
+           f"train {rec['time']['training']:.1f}s")
+    if rec["picked_provenance"] is not None:
+        bad = sum(rec["picked_provenance"].get(k, 0.0) for k in NON_CLEAN)
+        msg += f"  select {rec['time']['selection']:.2f}s  picked non-clean {100 * bad:.0f}%"
+    return msg
+
+
+def _resume_arm(cfg, arm, seed, ckpt):
+    """(labeled, records) to continue one (arm, seed) from: its checkpoint or the start."""
+    key_data = np.asarray(jax.random.key_data(jax.random.key(seed)), np.uint32)
+    got = None if ckpt is None else _restore_state(ckpt)
+    if got is None:
+        return None, [], key_data
+    labeled, saved_key, records = got
+    if not np.array_equal(saved_key, key_data):
+        raise ValueError(f"Checkpoint of {arm!r} seed {seed} was written with another key.")
+    if len(records) > cfg.loop.rounds + 1:
+        raise ValueError(
+            f"Checkpoint of {arm!r} seed {seed} has {len(records) - 1} rounds but "
+            f"loop.rounds={cfg.loop.rounds}; use a new out_dir.")
+    return labeled, records, key_data
 
 
 def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress, callback):
     """All remaining rounds of one (arm, seed), resuming from its checkpoint; returns its records."""
     R = cfg.loop.rounds
-    key_data = np.asarray(jax.random.key_data(jax.random.key(seed)), np.uint32)
-    labeled = np.asarray(scenario.labeled_init, np.int32)
-    records: list[dict] = []
-    mgr = None
-    if cfg.loop.checkpoint:
-        mgr = _manager(checkpoint_dir(cfg.loop.out_dir, arm, seed), cfg.loop.max_to_keep)
-        got = _restore(mgr)
-        if got is not None:
-            labeled, saved_key, records = got
-            if not np.array_equal(saved_key, key_data):
-                raise ValueError(f"Checkpoint of {arm!r} seed {seed} was written with another key.")
+    ckpt = (_checkpointer(checkpoint_dir(cfg.loop.out_dir, arm, seed), cfg.loop.max_to_keep)
+            if cfg.loop.checkpoint else None)
+    emit = callback or (lambda ev: None)
     try:
-        if len(records) > R:
-            raise ValueError(
-                f"Checkpoint of {arm!r} seed {seed} has {len(records) - 1} rounds but "
-                f"loop.rounds={R}; use a new out_dir."
-            )
+        labeled, records, key_data = _resume_arm(cfg, arm, seed, ckpt)
+        if labeled is None:
+            labeled = np.asarray(scenario.labeled_init, np.int32)
         if records and progress:
             progress(f"[{arm} | seed {seed}] resuming after round {len(records) - 1}")
         for r in range(len(records), R + 1):
             last = r == R
             tr = trainer.run(seed, r, labeled, need_embeddings=not last, arm=arm)
-            rec: dict[str, Any] = {
-                "arm": arm,
-                "seed": int(seed),
-                "round": r,
-                "labeled": int(labeled.size),
-                "test_accuracy": tr["test_accuracy"],
-                "val_accuracy": tr["val_accuracy"],
-                "best_epoch": tr["best_epoch"],
-                "acquired": 0,
-                "preselected": None,
-                "picked_provenance": None,
-                "candidate_provenance": None,
-                "pool_provenance": None,
-                "time": {s: 0.0 for s in STAGES} | {"selection": 0.0, "selection_first_call": 0.0},
-            }
-            rec["time"].update(tr["time"])
-            if callback:
-                callback({"event": "trained", "arm": arm, "seed": seed, "round": r})
+            rec = _new_record(arm, seed, r, labeled, tr)
+            emit({"event": "trained", "arm": arm, "seed": seed, "round": r})
             if not last:
-                picked, info = _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr)
-                rec.update(info["fields"])
-                rec["time"].update(info["time"])
+                picked, fields, times, arts = _acquire_round(cfg, acq_cfg, arm, seed, r,
+                                                             scenario, labeled, tr)
+                rec.update(fields)
+                rec["time"].update(times)
+                if cfg.loop.save_artefacts:
+                    save_artefacts(cfg.loop.out_dir, arm, seed, r, **arts)
                 labeled = np.concatenate([labeled, picked])
-                if callback:
-                    callback({"event": "acquired", "arm": arm, "seed": seed, "round": r})
+                emit({"event": "acquired", "arm": arm, "seed": seed, "round": r})
             records.append(rec)
-            if mgr is not None:
-                _save(mgr, len(records), labeled, key_data, records)
+            if ckpt is not None:
+                _save_state(ckpt, labeled, key_data, records)
                 # The round is safe: its per-epoch training checkpoints are not needed.
                 for who in (arm, "shared"):
                     fdir = fit_checkpoint_dir(cfg.loop.out_dir, who, seed, r)
                     if os.path.isdir(fdir):
                         shutil.rmtree(fdir, ignore_errors=True)
+            emit({"event": "checkpointed", "arm": arm, "seed": seed, "round": r})
             write_record(rec)
             if progress:
-                msg = (f"[{arm} | seed {seed}] round {r}/{R}: labeled={rec['labeled']} "
-                       f"test acc={100 * rec['test_accuracy']:.1f}%  "
-                       f"train {rec['time']['training']:.1f}s")
-                if not last:
-                    bad = sum(rec["picked_provenance"].get(k, 0.0)
-                              for k in ("noisy", "ood", "mislabeled", "source_domain"))
-                    msg += (f"  select {rec['time']['selection']:.2f}s  "
-                            f"picked non-clean {100 * bad:.0f}%")
-                progress(msg)
-            if callback:
-                callback({"event": "saved", "arm": arm, "seed": seed, "round": r})
+                progress(_progress_line(rec, R))
+            emit({"event": "saved", "arm": arm, "seed": seed, "round": r})
     finally:
-        if mgr is not None:
-            mgr.close()
+        if ckpt is not None:
+            ckpt.close()
     return records
 
 
@@ -463,10 +478,11 @@ def run_experiment(
         is refused.
       progress: called with one human-readable line per finished round (e.g.
         ``print``); ``None`` for silence.
-      callback: called with ``{"event": "trained" | "acquired" | "saved",
-        "arm", "seed", "round"}`` at those points of every round (the state is
-        checkpointed between "acquired" and "saved"); raising from it stops
-        the run like a kill would (tests use this).
+      callback: called with ``{"event": "trained" | "acquired" | "checkpointed"
+        | "saved", "arm", "seed", "round"}`` at those points of every round
+        (the state is checkpointed between "acquired" and "checkpointed", the
+        record written between "checkpointed" and "saved"); raising from it
+        stops the run like a kill would (tests use this).
 
     Returns:
       list of record dicts, in ``results.jsonl`` order.
@@ -475,6 +491,7 @@ def run_experiment(
       ValueError: unknown arm, budget x rounds larger than the pool, config
         mismatch with an existing run directory, errors of the data/model/
         training/acquisition configs.
+      RunDirectoryBusy: another run holds the run directory.
       FileNotFoundError: dataset file missing.
     """
     from ads_jax.data import build_scenario
@@ -488,12 +505,25 @@ def run_experiment(
     datasets = _load_datasets(cfg.data)
     scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
     _check_sizes(cfg, scenario)
-    _prepare_dir(cfg, overwrite)
+    out = cfg.loop.out_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"`loop.out_dir` {out!r} is a file, not a directory; choose "
+                                 "another path.")
+    with RunLock(out) as lock:
+        if lock.previous and progress:
+            progress(f"run directory {out}: took over the lock of a stopped run "
+                     f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
+        _prepare_dir(cfg, overwrite)
+        return _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback)
+
+
+def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
+    from ads_jax.data import build_scenario
 
     out = cfg.loop.out_dir
     res_path = results_path(out)
-    # Rebuild results.jsonl from the checkpoints (it may lag behind them or
-    # hold a half-written line after a kill).
+    # Rebuild results.jsonl from the checkpoints: it may lag behind them, hold
+    # a half-written line after a kill, or records a killed run wrote twice.
     existing: dict[tuple[int, str], list[dict]] = {}
     if cfg.loop.checkpoint:
         for seed in seeds:
@@ -501,17 +531,8 @@ def run_experiment(
                 st = load_state(out, arm, seed)
                 if st is not None:
                     existing[(seed, arm)] = st["records"]
-    with open(res_path + ".tmp", "w") as f:
-        for seed in seeds:
-            for arm in cfg.arms:
-                for rec in existing.get((seed, arm), []):
-                    f.write(json.dumps(rec) + "\n")
-    os.replace(res_path + ".tmp", res_path)
-
-    def write_record(rec: dict) -> None:
-        with open(res_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-            f.flush()
+    write_results(res_path, [rec for seed in seeds for arm in cfg.arms
+                             for rec in existing.get((seed, arm), [])])
 
     if progress:
         n_done = sum(len(v) for v in existing.values())
@@ -535,5 +556,5 @@ def run_experiment(
                 all_records += existing[(seed, arm)]
                 continue
             all_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, scenario, trainer,
-                                    write_record, progress, callback)
+                                    lambda rec: append_record(res_path, rec), progress, callback)
     return all_records

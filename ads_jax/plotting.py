@@ -18,13 +18,15 @@ split by stage (:func:`plot_results`).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from ads_jax.acquisition import STAGES as SELECTION_STAGES
+from ads_jax.data import NON_CLEAN
 
 __all__ = [
     "SELECTION_STAGES",
@@ -34,10 +36,6 @@ __all__ = [
     "plot_results",
 ]
 
-#: Acquisition stages whose wall times add up to the "selection" time.
-SELECTION_STAGES = ("valuation", "regression", "preselection", "diversity")
-
-
 def load_results(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[dict]:
     """Read result records from ``results.jsonl`` files or run directories.
 
@@ -45,12 +43,16 @@ def load_results(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
       paths: one path or a list; a directory means ``<dir>/results.jsonl``.
 
     Returns:
-      the records (dicts) of all files, in file order.
+      the records (dicts) of all files, in file order (a last line cut off by
+      a kill is dropped with a warning; :func:`ads_jax.rundir.read_results`).
 
     Raises:
       FileNotFoundError: a path (or its results.jsonl) does not exist.
-      ValueError: a line is not valid JSON or lacks the required keys.
+      ValueError: a line is not valid JSON or lacks the required keys, or a
+        file repeats a record.
     """
+    from ads_jax.rundir import read_results, results_path
+
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -58,25 +60,7 @@ def load_results(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
     records: list[dict] = []
     for p in paths:
         p = os.fspath(p)
-        f = os.path.join(p, "results.jsonl") if os.path.isdir(p) else p
-        if not os.path.isfile(f):
-            raise FileNotFoundError(
-                f"No results file at {f!r}. Pass a results.jsonl file or a run directory "
-                "written by `ads-jax run` / `ads-jax demo`."
-            )
-        with open(f) as fh:
-            for i, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{f}:{i} is not valid JSON ({e}).") from None
-                missing = [k for k in ("arm", "seed", "round", "labeled", "test_accuracy") if k not in rec]
-                if missing:
-                    raise ValueError(f"{f}:{i} is not a result record: missing keys {missing}.")
-                records.append(rec)
+        records += read_results(results_path(p) if os.path.isdir(p) else p)
     if not records:
         raise ValueError(f"No result records in {[os.fspath(p) for p in paths]}.")
     return records
@@ -180,7 +164,7 @@ def format_table(records: Sequence[dict]) -> str:
         sel = sum(s["selection_time"].values())
         first = s["selection_first_call_time"]
         p = s["picked_provenance"]
-        bad = sum(p.get(n, 0.0) for n in ("noisy", "ood", "mislabeled", "source_domain"))
+        bad = sum(p.get(n, 0.0) for n in NON_CLEAN)
         lines.append(
             a.ljust(width) + f"{sel:.3f}".rjust(10)
             + (f"({first:.2f})" if first == first else "").rjust(11)
@@ -256,7 +240,7 @@ def plot_results(
 
     if has_prov:
         ax3 = axes[1]
-        bad = ("noisy", "ood", "mislabeled", "source_domain")
+        bad = NON_CLEAN
         share = [100 * sum(summ[a]["picked_provenance"].get(n, 0.0) for n in bad) for a in arms]
         ax3.bar(range(len(arms)), share, color=[colors[i % len(colors)] for i in range(len(arms))])
         pool = [r.get("pool_provenance") for r in records if r.get("pool_provenance")]

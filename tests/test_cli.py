@@ -16,7 +16,7 @@ from ads_jax.cli import main
 TINY_DEMO = [
     "data.initial_labeled=10", "data.val_size=50", "data.test_size=100", "data.pool_size=150",
     "train.epochs=1", "train.patience=none", "train.batch_size=32", "loop.rounds=2",
-    "acquisition.budget=10", "acquisition.preselect_fraction=0.3",
+    "acquisition.budget=10", "acquisition.preselect.fraction=0.3",
 ]
 
 

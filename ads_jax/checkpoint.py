@@ -1,0 +1,157 @@
+"""The one Orbax wrapper of ads_jax: numbered checkpoints of named items.
+
+Both the active-learning loop (loop state after every round) and ``fit``
+(train state after every epoch) checkpoint through :class:`Checkpointer`:
+a directory of numbered steps, each holding named items that are either
+pytrees of arrays (``"pytree"``, Orbax ``StandardSave``) or JSON
+(``"json"``, Orbax ``JsonSave``).
+
+Robustness: :meth:`Checkpointer.restore_latest` restores the newest step that
+reads back; a newest step that is incomplete or unreadable (a run killed
+mid-write, a truncated file, corrupt metadata) is skipped with a warning that
+names it, and the previous step is used. If no step reads back the error
+names the directory and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable, Mapping
+
+import jax
+
+__all__ = ["Checkpointer", "CheckpointError"]
+
+
+class CheckpointError(ValueError):
+    """No usable checkpoint in a directory that has some (message names it and the fix)."""
+
+
+class Checkpointer:
+    """Numbered Orbax checkpoints with named items.
+
+    Args:
+      directory: checkpoint directory (created on first save).
+      items: item name -> ``"pytree"`` or ``"json"``.
+      max_to_keep: steps kept (older ones are deleted).
+      asynchronous: write in the background (``wait``/``close`` block);
+        False writes synchronously.
+    """
+
+    def __init__(self, directory: str | os.PathLike, items: Mapping[str, str], *,
+                 max_to_keep: int = 2, asynchronous: bool = False):
+        import orbax.checkpoint as ocp
+
+        for name, kind in items.items():
+            if kind not in ("pytree", "json"):
+                raise ValueError(f"checkpoint item {name!r}: kind must be 'pytree' or 'json', "
+                                 f"got {kind!r}.")
+        self.directory = os.path.abspath(os.fspath(directory))
+        self.items = dict(items)
+        opts = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=asynchronous,
+            cleanup_tmp_directories=True)
+        self._mgr = ocp.CheckpointManager(self.directory, options=opts,
+                                          item_names=tuple(self.items))
+
+    # ------------------------------------------------------------------ query
+    def steps(self) -> list[int]:
+        """Finished steps, ascending."""
+        return sorted(self._mgr.all_steps())
+
+    def latest_step(self) -> int | None:
+        """The newest finished step, or None."""
+        return self._mgr.latest_step()
+
+    # ------------------------------------------------------------------ write
+    def save(self, step: int, **values: Any) -> None:
+        """Write ``step`` with one value per item (pytrees of arrays or JSON-able dicts)."""
+        import orbax.checkpoint as ocp
+
+        if set(values) != set(self.items):
+            raise ValueError(f"save() needs exactly the items {sorted(self.items)}, got "
+                             f"{sorted(values)}.")
+        args = {n: (ocp.args.JsonSave(v) if self.items[n] == "json" else ocp.args.StandardSave(v))
+                for n, v in values.items()}
+        self._mgr.save(step, args=ocp.args.Composite(**args), force=True)
+
+    def wait(self) -> None:
+        """Block until pending asynchronous writes are done."""
+        self._mgr.wait_until_finished()
+
+    # ------------------------------------------------------------------- read
+    def restore(self, step: int, templates: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Read ``step``; pytree items are laid out like ``templates[name]`` if given.
+
+        Raises whatever Orbax raises for an unreadable step (see
+        :meth:`restore_latest` for the robust path).
+        """
+        import orbax.checkpoint as ocp
+
+        templates = templates or {}
+        args = {}
+        for n, kind in self.items.items():
+            if kind == "json":
+                args[n] = ocp.args.JsonRestore()
+            elif n in templates:
+                abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, templates[n])
+                args[n] = ocp.args.StandardRestore(abstract)
+            else:
+                args[n] = ocp.args.StandardRestore()
+        out = self._mgr.restore(step, args=ocp.args.Composite(**args))
+        return {n: out[n] for n in self.items}
+
+    def restore_latest(self, templates: Mapping[str, Any] | None = None, *,
+                       check: Callable[[int, dict], None] | None = None
+                       ) -> tuple[int, dict[str, Any]] | None:
+        """The newest step that reads back (and passes ``check``), or None if there is none.
+
+        Unreadable newer steps are skipped with a ``UserWarning`` naming them
+        (their work is redone by the caller). ``check(step, items)`` may raise
+        :class:`CheckpointError` to reject a step whose content is inconsistent
+        (treated like an unreadable step); any other exception it raises
+        propagates (e.g. a checkpoint of another run).
+
+        Raises:
+          CheckpointError: steps exist but none of them reads back.
+        """
+        steps = self.steps()
+        errors = []
+        for step in reversed(steps):
+            try:
+                items = self.restore(step, templates)
+            except Exception as e:  # noqa: BLE001 - any read failure: try the previous step
+                items, err = None, e
+            else:
+                err = None
+                if check is not None:
+                    try:
+                        check(step, items)
+                    except CheckpointError as e:
+                        err = e
+            if err is not None:
+                e = err
+                msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                errors.append(f"step {step}: {type(e).__name__}: {msg}")
+                warnings.warn(
+                    f"Checkpoint {os.path.join(self.directory, str(step))} is unreadable or "
+                    f"incomplete ({type(e).__name__}: {msg}); falling back to the previous "
+                    "step (its work will be redone).", UserWarning, stacklevel=2)
+                continue
+            return step, items
+        if steps:
+            raise CheckpointError(
+                f"No checkpoint in {self.directory} can be read back ({'; '.join(errors)}). "
+                "Delete that directory to start this run over, or restore it from a backup.")
+        return None
+
+    def close(self) -> None:
+        """Finish pending writes and release the manager."""
+        self._mgr.close()
+
+    def __enter__(self) -> "Checkpointer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
