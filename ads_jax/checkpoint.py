@@ -8,20 +8,50 @@ pytrees of arrays (``"pytree"``, Orbax ``StandardSave``) or JSON
 
 Robustness: :meth:`Checkpointer.restore_latest` restores the newest step that
 reads back; a newest step that is incomplete or unreadable (a run killed
-mid-write, a truncated file, corrupt metadata) is skipped with a warning that
-names it, and the previous step is used. If no step reads back the error
-names the directory and the fix.
+mid-write, a truncated file, corrupt metadata) is moved aside to
+``<directory>.unreadable/`` with a warning that names it, and the previous
+step is used (its successor is recomputed and saved again). If no step reads
+back the error names the directory and the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import sys
+import threading
+import time
 import warnings
 from typing import Any, Callable, Mapping
 
 import jax
 
 __all__ = ["Checkpointer", "CheckpointError"]
+
+
+@contextlib.contextmanager
+def _quiet_orbax_threads():
+    """Drop the "Event loop is closed" traceback that Orbax's I/O threads print after a
+    failed restore (the failure itself is reported by the caller)."""
+    old_thread, old_unraisable = threading.excepthook, sys.unraisablehook
+
+    def quiet(exc) -> bool:
+        return isinstance(exc, RuntimeError) and "Event loop is closed" in str(exc)
+
+    def thread_hook(args):
+        if not quiet(args.exc_value):
+            old_thread(args)
+
+    def unraisable_hook(args):
+        if not quiet(args.exc_value):
+            old_unraisable(args)
+
+    threading.excepthook, sys.unraisablehook = thread_hook, unraisable_hook
+    try:
+        yield
+    finally:
+        threading.excepthook, sys.unraisablehook = old_thread, old_unraisable
 
 
 class CheckpointError(ValueError):
@@ -118,6 +148,17 @@ class Checkpointer:
         """
         steps = self.steps()
         errors = []
+        with _quiet_orbax_threads():
+            got = self._restore_first_readable(steps, templates, check, errors)
+        if got is not None:
+            return got
+        if steps:
+            raise CheckpointError(
+                f"No checkpoint in {self.directory} can be read back ({'; '.join(errors)}). "
+                "Delete that directory to start this run over, or restore it from a backup.")
+        return None
+
+    def _restore_first_readable(self, steps, templates, check, errors):
         for step in reversed(steps):
             try:
                 items = self.restore(step, templates)
@@ -134,17 +175,25 @@ class Checkpointer:
                 e = err
                 msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 errors.append(f"step {step}: {type(e).__name__}: {msg}")
+                moved = self._quarantine(step)
                 warnings.warn(
                     f"Checkpoint {os.path.join(self.directory, str(step))} is unreadable or "
                     f"incomplete ({type(e).__name__}: {msg}); falling back to the previous "
-                    "step (its work will be redone).", UserWarning, stacklevel=2)
+                    f"step (its work will be redone; the bad step was moved to {moved}).",
+                    UserWarning, stacklevel=2)
                 continue
             return step, items
-        if steps:
-            raise CheckpointError(
-                f"No checkpoint in {self.directory} can be read back ({'; '.join(errors)}). "
-                "Delete that directory to start this run over, or restore it from a backup.")
         return None
+
+    def _quarantine(self, step: int) -> str:
+        """Move an unreadable step out of the manager's directory (kept for inspection)."""
+        src = os.path.join(self.directory, str(step))
+        dst_root = self.directory.rstrip(os.sep) + ".unreadable"
+        os.makedirs(dst_root, exist_ok=True)
+        dst = os.path.join(dst_root, f"{step}-{int(time.time() * 1e3)}")
+        shutil.move(src, dst)
+        self._mgr.reload()
+        return dst
 
     def close(self) -> None:
         """Finish pending writes and release the manager."""

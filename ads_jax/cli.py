@@ -34,8 +34,11 @@ from typing import Sequence
 
 __all__ = ["main", "build_parser"]
 
-_USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, NotADirectoryError,
-                PermissionError)
+def _user_errors():
+    from ads_jax.rundir import RunDirectoryBusy
+
+    return (ValueError, TypeError, FileNotFoundError, ImportError, NotADirectoryError,
+            PermissionError, RunDirectoryBusy)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ads-jax: interrupted. Run the same command again to resume from the last "
               "finished round.", file=sys.stderr)
         return 130
-    except _USER_ERRORS as e:
+    except _user_errors() as e:
         if debug:
             raise
         msg = str(e) or type(e).__name__

@@ -283,6 +283,7 @@ class RunLock:
             raise
         self.previous = _read_holder(fd) or None
         os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
         os.fsync(fd)
         self._fd = fd
