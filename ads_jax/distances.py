@@ -55,7 +55,7 @@ from ads_jax import _validation as V
 
 __all__ = ["METRICS", "pairwise_distances", "map_row_blocks", "knn", "sq_norms", "Frame",
            "fit_frame", "metric_frame", "to_frame", "from_frame", "dist_from_frame",
-           "dist_to_frame", "mul_pow2", "unit_rows"]
+           "dist_to_frame", "dist_exponent", "mul_pow2", "unit_rows"]
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")
 
@@ -163,6 +163,12 @@ def to_frame(x: jax.Array, frame: Frame) -> jax.Array:
 def from_frame(x: jax.Array, frame: Frame) -> jax.Array:
     """Inverse of :func:`to_frame` (up to the rounding of the final add)."""
     return mul_pow2(x, frame.exp) + frame.center
+
+
+def dist_exponent(frame: Frame, metric: str) -> jax.Array:
+    """() int32 ``p``: a distance in the frame is ``2**-p`` times the one in
+    the caller's units (``p = 2 exp`` squared, ``exp`` Euclidean, 0 cosine)."""
+    return frame.exp * _DIST_POWER[metric]
 
 
 def dist_from_frame(d: jax.Array, frame: Frame, metric: str) -> jax.Array:
