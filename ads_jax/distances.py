@@ -111,15 +111,21 @@ class Frame(NamedTuple):
     exp: jax.Array
 
 
-def fit_frame(*sets: jax.Array, center: bool = True) -> Frame:
-    """The :class:`Frame` of one or more (n_i, d) point sets (real points only:
-    no zero padding, which would move the reference). Traceable.
+def fit_frame(*sets: jax.Array, center: bool = True, where=None) -> Frame:
+    """The :class:`Frame` of one or more (n_i, d) point sets. Traceable.
 
     ``center`` is the midpoint ``lo/2 + hi/2`` of the per-coordinate min and
-    max over all sets (zeros with ``center=False``); ``exp`` is the exponent
+    max over all points (zeros with ``center=False``); ``exp`` is the exponent
     ``e`` with ``max |x - center| < 2**e`` over all coordinates (0 if that max
     is 0). Only min / max reductions: exact, so the frame of a sharded array
     is bitwise the one of its single-device copy. Empty sets are allowed.
+
+    Args:
+      *sets: (n_i, d) float arrays of real points (no zero padding, which
+        would move the reference - or mask it out with ``where``).
+      center: translate (Euclidean) or only scale (e.g. BADGE's features).
+      where: optional sequence of (n_i,) bool arrays, one per set: only those
+        points define the frame (all points are still mapped by it).
 
     Returns:
       ``Frame`` with center (d,) in the sets' promoted float dtype (at least
@@ -127,19 +133,20 @@ def fit_frame(*sets: jax.Array, center: bool = True) -> Frame:
     """
     dtype = jnp.result_type(*(s.dtype for s in sets), jnp.float32)
     sets = [jnp.asarray(s).astype(dtype) for s in sets]
+    use = [None] * len(sets) if where is None else [w[:, None] for w in where]
     d = sets[0].shape[-1]
     if center:
         lo = jnp.full((d,), jnp.inf, dtype)
         hi = jnp.full((d,), -jnp.inf, dtype)
-        for s in sets:
-            lo = jnp.minimum(lo, jnp.min(s, axis=0, initial=jnp.inf))
-            hi = jnp.maximum(hi, jnp.max(s, axis=0, initial=-jnp.inf))
+        for s, w in zip(sets, use, strict=True):
+            lo = jnp.minimum(lo, jnp.min(s, axis=0, initial=jnp.inf, where=w))
+            hi = jnp.maximum(hi, jnp.max(s, axis=0, initial=-jnp.inf, where=w))
         c = jnp.where(lo <= hi, lo * 0.5 + hi * 0.5, jnp.zeros((), dtype))
     else:
         c = jnp.zeros((d,), dtype)
     amax = jnp.zeros((), dtype)
-    for s in sets:
-        amax = jnp.maximum(amax, jnp.max(jnp.abs(s - c), initial=0.0))
+    for s, w in zip(sets, use, strict=True):
+        amax = jnp.maximum(amax, jnp.max(jnp.abs(s - c), initial=0.0, where=w))
     _, e = jnp.frexp(amax)
     return Frame(c, e.astype(jnp.int32))
 

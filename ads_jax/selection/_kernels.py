@@ -132,7 +132,10 @@ def min_sqdist_to_rows(x: jax.Array, centers: jax.Array, valid: jax.Array, block
     """Squared distance of every row of ``x`` to its nearest valid center.
 
     Blocked over rows of ``x`` (``block``) and over centers (``chunk``), so the
-    largest temporary is ``block x chunk``. Every GEMM has the same shape
+    largest temporary is ``block x chunk``. Matmul form: ``x`` and ``centers``
+    must be in a shared :class:`ads_jax.distances.Frame` (the selectors frame
+    the pool at their entry), which keeps the result finite and free of
+    offset cancellation; the result is in frame units. Every GEMM has the same shape
     whatever the device split. Returns (n,) in ``x``'s dtype; ``+inf`` when no
     center is valid.
 
