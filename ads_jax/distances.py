@@ -55,7 +55,7 @@ from ads_jax import _validation as V
 
 __all__ = ["METRICS", "pairwise_distances", "map_row_blocks", "knn", "sq_norms", "Frame",
            "fit_frame", "metric_frame", "to_frame", "from_frame", "dist_from_frame",
-           "dist_to_frame", "dist_exponent", "mul_pow2", "unit_rows"]
+           "dist_exponent", "mul_pow2", "unit_rows"]
 
 METRICS = ("sqeuclidean", "euclidean", "cosine")
 
@@ -183,13 +183,6 @@ def dist_from_frame(d: jax.Array, frame: Frame, metric: str) -> jax.Array:
     rescale; ``+inf`` where the true value exceeds the dtype's range)."""
     for _ in range(_DIST_POWER[metric]):
         d = mul_pow2(d, frame.exp)
-    return d
-
-
-def dist_to_frame(d: jax.Array, frame: Frame, metric: str) -> jax.Array:
-    """Distances (e.g. a radius) in the caller's units -> frame units."""
-    for _ in range(_DIST_POWER[metric]):
-        d = mul_pow2(d, -frame.exp)
     return d
 
 

@@ -74,10 +74,11 @@ class KMediansResult(NamedTuple):
     """Output of :func:`kmedians_cluster`.
 
     Attributes:
-      medians: (k, d) float medians.
+      medians: (k, d) float medians, in the caller's units.
       objective: (iterations + 1,) float, ``sum_i min_j |x_i - m_j|`` over the
         candidates after seeding (entry 0) and after each median update; NaN
-        for updates not run (early stop).
+        for updates not run (early stop). In the caller's units (``+inf`` if
+        the true sum exceeds the dtype's range).
       picks: (k,) int32 pool indices, one per median (see the module docstring).
     """
 

@@ -141,6 +141,9 @@ def knn_shapley(
       variant: one of :data:`VARIANTS` or a ``Recursion``.
       tau: distance threshold (in the units of ``metric``, e.g. squared
         Euclidean); required for, and only allowed with, ``"threshold"``.
+        Compared with the distances exactly in the data's frame (module
+        docstring), so it may exceed the dtype's range (e.g. ``1e40`` for
+        squared distances of float32 embeddings ~1e20).
       metric: ``"sqeuclidean"`` (default), ``"euclidean"`` or ``"cosine"``;
         the ranking is the same for the first two.
       method: ``"auto"`` (default): the parallel recursion (reverse cumulative
