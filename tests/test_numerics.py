@@ -202,6 +202,22 @@ def test_kcenter_sharded_equals_single_device_at_extreme_inputs():
             np.testing.assert_array_equal(np.asarray(many), np.asarray(one))
 
 
+def test_selectors_ignore_far_masked_out_points():
+    """A masked-out point far outside the candidates' frame (framed, it would
+    overflow) takes no part: same picks as with a harmless value there."""
+    x, p = scaled(gaussian(19, 200), 1e-30), probs(19, 200)
+    mask = np.ones(200, bool)
+    mask[7] = False
+    far = x.copy()
+    far[7] = 3e38
+    key = jax.random.key(5)
+    for sel in (lambda e: select_coreset(None, {"embeddings": e}, 20, labeled=labeled_mask(200, 3),
+                                         mask=mask),
+                lambda e: select_kmedians(key, {"embeddings": e}, 10, mask=mask),
+                lambda e: select_badge(key, {"embeddings": e, "probs": p}, 20, mask=mask)):
+        np.testing.assert_array_equal(np.asarray(sel(far)), np.asarray(sel(x)))
+
+
 # ----------------------------------------------------------------- K-Medians
 @pytest.mark.parametrize("s", SCALES)
 def test_kmedians_scale_invariant(s):

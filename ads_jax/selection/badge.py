@@ -179,10 +179,9 @@ def _kernel(ax, a, h, cand, lab_idx, u, *, layout, budget, has_labeled):
 def _badge(key, probs, emb, labeled, mask, lab_idx, *, layout, budget, has_labeled):
     dt = C.compute_dtype(probs.dtype, emb.dtype)
     a = C.pad_rows(gradient_factors(probs).astype(dt), layout.n_pad)
-    h = emb.astype(dt)
     # Scale only (BADGE is scale- but not translation-invariant in h).
-    frame = fit_frame(h, center=False, where=(jnp.asarray(mask) | jnp.asarray(labeled),))
-    h = C.pad_rows(to_frame(h, frame), layout.n_pad)
+    h, _ = K.frame_pool(emb.astype(dt), jnp.asarray(mask) | jnp.asarray(labeled), center=False)
+    h = C.pad_rows(h, layout.n_pad)
     cand = C.candidates(labeled, mask, layout.n_pad)
     u = jax.random.uniform(key, (budget,), dt)
     kern = partial(_kernel, layout=layout, budget=budget, has_labeled=has_labeled)

@@ -34,7 +34,7 @@ Algorithm (farthest-first traversal):
   ``key`` is ignored (it may be None).
 
 Numerics: the embeddings are first moved into the frame of the labeled and
-candidate points (:func:`ads_jax.distances.fit_frame`: centered on the
+candidate points (:func:`._kernels.frame_pool`: centered on the
 midpoint of their per-coordinate range, scaled by a power of two of the
 largest centered coordinate; exact min/max reductions). Farthest-first is
 translation- and scale-invariant, and so are the picks now up to the rounding
@@ -56,7 +56,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import fit_frame, sq_norms, to_frame
+from ads_jax.distances import sq_norms
 from ads_jax.selection import _common as C
 from ads_jax.selection import _kernels as K
 
@@ -176,8 +176,8 @@ def _coreset(key, x, labeled, mask, lab_idx, *, layout, budget, has_labeled, met
     x = x.astype(dtype)
     # Frame of the centers and candidates (before padding): farthest-first is
     # translation- and scale-invariant, the float arithmetic now is too.
-    frame = fit_frame(x, where=(jnp.asarray(mask) | jnp.asarray(labeled),))
-    xp = C.pad_rows(to_frame(x, frame), layout.n_pad)
+    xf, _ = K.frame_pool(x, jnp.asarray(mask) | jnp.asarray(labeled))
+    xp = C.pad_rows(xf, layout.n_pad)
     cand = C.candidates(labeled, mask, layout.n_pad)
     u0 = jax.random.uniform(key, (), dtype)
     if method == "auto":

@@ -35,7 +35,7 @@ No library defines these steps, so here are the choices:
    exhausted scans the whole pool. The result is in that serving order.
 
 Numerics: the candidates are clustered in their frame
-(:func:`ads_jax.distances.fit_frame`: centered on the midpoint of their
+(:func:`._kernels.frame_pool`: centered on the midpoint of their
 per-coordinate range, scaled by a power of two of the largest centered
 coordinate; exact min/max reductions). Assignment, ``D^2`` seeding, the
 Weiszfeld ``eps`` and the relative stopping test are then translation- and
@@ -60,8 +60,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import (_pairwise, dist_from_frame, fit_frame, from_frame, map_row_blocks,
-                               sq_norms, to_frame)
+from ads_jax.distances import _pairwise, dist_from_frame, from_frame, map_row_blocks, sq_norms
 from ads_jax.selection import _common as C
 from ads_jax.selection import _kernels as K
 
@@ -303,8 +302,8 @@ def _kmedians(key, x, labeled, mask, tol, *, layout, k, iterations, T):
     x = x.astype(dt)
     # Cluster in the frame of the candidates (before padding); medians and
     # objective go back to the caller's units at the end.
-    frame = fit_frame(x, where=(jnp.asarray(mask) & ~jnp.asarray(labeled),))
-    xp = C.pad_rows(to_frame(x, frame), layout.n_pad)
+    xf, frame = K.frame_pool(x, jnp.asarray(mask) & ~jnp.asarray(labeled))
+    xp = C.pad_rows(xf, layout.n_pad)
     valid = C.candidates(labeled, mask, layout.n_pad)
     u = jax.random.uniform(key, (k,), dt)
     kern = partial(_kernel, layout=layout, k=k, iterations=iterations,
