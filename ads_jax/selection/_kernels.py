@@ -6,9 +6,11 @@
   over blocks of points (K-Medians' objective and Weiszfeld sums).
 * :func:`min_sqdist_to_rows` - blocked squared distance to the nearest of a
   set of centers (initial distances to the labeled points).
+* :func:`frame_pool` - the pool moved into the frame of the points a selector
+  uses (run at the selector's entry, before padding and sharding).
 
-All run inside :func:`ads_jax.selection._common.run_kernel`, on one device's
-shard of the pool, with collectives through :class:`~._common.Axis`.
+All but :func:`frame_pool` run inside
+:func:`ads_jax.selection._common.run_kernel`, on one device's shard of the pool, with collectives through :class:`~._common.Axis`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ads_jax.distances import _pairwise, map_row_blocks
+from ads_jax.distances import Frame, _pairwise, fit_frame, map_row_blocks, to_frame
 from ads_jax.selection._common import CENTER_CHUNK, Axis, next_pow2, pad_rows
 
-__all__ = ["tree_sample", "exact_block_sum", "min_sqdist_to_rows"]
+__all__ = ["tree_sample", "exact_block_sum", "min_sqdist_to_rows", "frame_pool"]
 
 
 def _levels(w: jax.Array) -> list[jax.Array]:
@@ -132,7 +134,10 @@ def min_sqdist_to_rows(x: jax.Array, centers: jax.Array, valid: jax.Array, block
     """Squared distance of every row of ``x`` to its nearest valid center.
 
     Blocked over rows of ``x`` (``block``) and over centers (``chunk``), so the
-    largest temporary is ``block x chunk``. Every GEMM has the same shape
+    largest temporary is ``block x chunk``. Matmul form: ``x`` and ``centers``
+    must be in a shared :class:`ads_jax.distances.Frame` (the selectors frame
+    the pool at their entry), which keeps the result finite and free of
+    offset cancellation; the result is in frame units. Every GEMM has the same shape
     whatever the device split. Returns (n,) in ``x``'s dtype; ``+inf`` when no
     center is valid.
 
@@ -158,3 +163,26 @@ def min_sqdist_to_rows(x: jax.Array, centers: jax.Array, valid: jax.Array, block
         return lax.fori_loop(0, nc, body, init) if nc > 1 else body(0, init)
 
     return map_row_blocks(rows, x, block)
+
+
+def frame_pool(x: jax.Array, use: jax.Array, *, center: bool = True) -> tuple[jax.Array, Frame]:
+    """Pool points in the :class:`~ads_jax.distances.Frame` of the used ones.
+
+    The frame (:func:`ads_jax.distances.fit_frame`; exact min/max reductions,
+    so the same on any mesh) is fitted on the rows with ``use`` (labeled
+    points and candidates); the other rows take no part in any distance and
+    are set to 0 (the frame center), so that a far-away excluded point can
+    neither overflow nor turn a zero weight into NaN. Call on the unpadded
+    pool, inside the selector's ``jit``.
+
+    Args:
+      x: (N, d) float points (compute dtype).
+      use: (N,) bool.
+      center: translate as well as scale (False for BADGE's features).
+
+    Returns:
+      ``(xf, frame)``: (N, d) framed points, same dtype, and the frame.
+    """
+    use = jnp.asarray(use)
+    frame = fit_frame(x, center=center, where=(use,))
+    return jnp.where(use[:, None], to_frame(x, frame), jnp.zeros((), x.dtype)), frame

@@ -25,6 +25,16 @@ Selection:
   exact arithmetic to ``searchsorted(cumsum(D^2), u[t] * sum(D^2), "right")``.
 * If every available candidate has ``D^2 = 0`` (all duplicates of centers),
   the pick is uniform over the available candidates with the same ``u[t]``.
+
+Numerics: ``g`` is linear in ``h``, so BADGE is scale-invariant in the
+features: ``h`` is divided by a power of two of its largest coordinate over
+the labeled and candidate points (exact; the sampling probabilities
+``D^2 / sum D^2`` are unchanged) and ``|g|^2`` neither overflows at 1e20 nor
+underflows at 1e-20. BADGE is **not** translation invariant (``a (x) (h + o)
+!= a (x) h + o``), so ``h`` is not centered, and the low-rank form itself
+cancels when the features share a large offset: its absolute error is about
+``eps |a|^2 |h|^2``, as for any matmul-form distance of uncentered points.
+:func:`badge_sq_distances` uses the same scaling and returns caller units.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import map_row_blocks, sq_norms
+from ads_jax.distances import dist_from_frame, fit_frame, map_row_blocks, sq_norms, to_frame
 from ads_jax.selection import _common as C
 from ads_jax.selection import _kernels as K
 
@@ -59,12 +69,21 @@ def gradient_factors(probs: jax.Array) -> jax.Array:
     return jax.nn.one_hot(jnp.argmax(p, axis=-1), p.shape[-1], dtype=p.dtype) - p
 
 
-@jax.jit
-def _lowrank_sq(a, h, b, k):
+def _lowrank_sq_framed(a, h, b, k):
+    """(n, m) low-rank squared distances of ``a (x) h`` (n, C) (n, d) to
+    ``b (x) k`` (m, C) (m, d), clamped at 0; in the units of ``h`` and ``k``."""
     na = sq_norms(a) * sq_norms(h)
     nb = sq_norms(b) * sq_norms(k)
     ip = jnp.matmul(a, b.T, precision=_HI) * jnp.matmul(h, k.T, precision=_HI)
     return jnp.maximum(na[:, None] + nb[None, :] - 2.0 * ip, 0.0)
+
+
+@jax.jit
+def _lowrank_sq(a, h, b, k):
+    """Scaled low-rank squared distances, back in the caller's units."""
+    frame = fit_frame(h, k, center=False)
+    return dist_from_frame(_lowrank_sq_framed(a, to_frame(h, frame), b, to_frame(k, frame)),
+                           frame, "sqeuclidean")
 
 
 def badge_sq_distances(probs_x, emb_x, probs_y, emb_y) -> jax.Array:
@@ -79,7 +98,9 @@ def badge_sq_distances(probs_x, emb_x, probs_y, emb_y) -> jax.Array:
       probs_y: (m, C) float probabilities; emb_y: (m, d) float features.
 
     Returns:
-      (n, m) float array (at least float32), clamped at 0.
+      (n, m) float array (at least float32), clamped at 0, in the caller's
+      units: computed on features scaled by a power of two (module
+      docstring), ``+inf`` only where the true value exceeds the dtype's range.
     """
     for name, v, nd in (("probs_x", probs_x, 2), ("emb_x", emb_x, 2),
                         ("probs_y", probs_y, 2), ("emb_y", emb_y, 2)):
@@ -158,7 +179,9 @@ def _kernel(ax, a, h, cand, lab_idx, u, *, layout, budget, has_labeled):
 def _badge(key, probs, emb, labeled, mask, lab_idx, *, layout, budget, has_labeled):
     dt = C.compute_dtype(probs.dtype, emb.dtype)
     a = C.pad_rows(gradient_factors(probs).astype(dt), layout.n_pad)
-    h = C.pad_rows(emb.astype(dt), layout.n_pad)
+    # Scale only (BADGE is scale- but not translation-invariant in h).
+    h, _ = K.frame_pool(emb.astype(dt), jnp.asarray(mask) | jnp.asarray(labeled), center=False)
+    h = C.pad_rows(h, layout.n_pad)
     cand = C.candidates(labeled, mask, layout.n_pad)
     u = jax.random.uniform(key, (budget,), dt)
     kern = partial(_kernel, layout=layout, budget=budget, has_labeled=has_labeled)

@@ -33,6 +33,15 @@ Algorithm (farthest-first traversal):
   ``kcenter_greedy``. With labeled points the selection is deterministic and
   ``key`` is ignored (it may be None).
 
+Numerics: the embeddings are first moved into the frame of the labeled and
+candidate points (:func:`._kernels.frame_pool`: centered on the
+midpoint of their per-coordinate range, scaled by a power of two of the
+largest centered coordinate; exact min/max reductions). Farthest-first is
+translation- and scale-invariant, and so are the picks now up to the rounding
+of the inputs: a shared offset cancels before the matmul-form distances, and
+squared distances stay in [0, 4d] (no inf/NaN at 1e20, no underflow at
+1e-20) for both methods.
+
 Sharding: see :mod:`ads_jax.selection._common`; the argmax and the row fetch
 of the new center are exact collectives, so any device split selects the same
 points.
@@ -164,7 +173,11 @@ METHODS = ("auto", "lazy", "matvec")
 @partial(jax.jit, static_argnames=("layout", "budget", "has_labeled", "method"))
 def _coreset(key, x, labeled, mask, lab_idx, *, layout, budget, has_labeled, method):
     dtype = C.compute_dtype(x.dtype)
-    xp = C.pad_rows(x.astype(dtype), layout.n_pad)
+    x = x.astype(dtype)
+    # Frame of the centers and candidates (before padding): farthest-first is
+    # translation- and scale-invariant, the float arithmetic now is too.
+    xf, _ = K.frame_pool(x, jnp.asarray(mask) | jnp.asarray(labeled))
+    xp = C.pad_rows(xf, layout.n_pad)
     cand = C.candidates(labeled, mask, layout.n_pad)
     u0 = jax.random.uniform(key, (), dtype)
     if method == "auto":

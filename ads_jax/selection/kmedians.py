@@ -12,10 +12,14 @@ No library defines these steps, so here are the choices:
    remaining candidates if all ``D^2`` are 0). One matrix-vector product per seed.
 2. **Assignment** (Lloyd step) - every candidate to its nearest median, in
    matmul form ``|x|^2 + |m|^2 - 2 x.m`` on ``block x 1024`` tiles (no
-   pool x k matrix); ties -> lowest median index.
+   pool x k matrix); ties -> lowest median index. The distance to the
+   assigned median (Weiszfeld weights, objective, re-seeding) is then
+   recomputed exactly, ``|x - m|`` elementwise: the matmul form's error
+   ``~sqrt(eps) |x|`` would swamp it for points near their median.
 3. **Median update** - one Weiszfeld step per iteration for every non-empty
    cluster: ``m <- sum_i w_i x_i / sum_i w_i`` with ``w_i = 1 / max(|x_i - m|, eps)``
-   and ``eps = 1e-4 * max_i |x_i|`` (guards points sitting on their median; the
+   and ``eps = 1e-4 * max_i |x_i - c|`` (``c`` the frame center, see below;
+   guards points sitting on their median; the
    MM argument keeps the objective non-increasing up to ``eps / 2`` per such
    point). Alternating assignment and Weiszfeld steps never increases the
    objective ``sum_i min_j |x_i - m_j|``.
@@ -26,8 +30,18 @@ No library defines these steps, so here are the choices:
 6. **Mapping** - each median takes its nearest candidate that is not yet
    picked. Medians are served in order of the distance to their nearest
    candidate (closest first; ties -> lower median index) from a list of their
-   ``neighbors`` nearest candidates (one blocked pass); a median whose list is
+   ``neighbors`` nearest candidates (one blocked pass, re-ranked by exact
+   distances); a median whose list is
    exhausted scans the whole pool. The result is in that serving order.
+
+Numerics: the candidates are clustered in their frame
+(:func:`._kernels.frame_pool`: centered on the midpoint of their
+per-coordinate range, scaled by a power of two of the largest centered
+coordinate; exact min/max reductions). Assignment, ``D^2`` seeding, the
+Weiszfeld ``eps`` and the relative stopping test are then translation- and
+scale-invariant, so the picks are too (up to the rounding of the inputs);
+medians and objective are mapped back to the caller's units (an objective
+beyond the dtype's range is ``+inf``).
 
 Sums over points (objective and Weiszfeld sums) use reproducible pre-rounded
 block sums (:func:`_kernels.exact_block_sum`), and block partials are a
@@ -46,7 +60,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import _pairwise, map_row_blocks, sq_norms
+from ads_jax.distances import _pairwise, dist_from_frame, from_frame, map_row_blocks, sq_norms
 from ads_jax.selection import _common as C
 from ads_jax.selection import _kernels as K
 
@@ -59,10 +73,11 @@ class KMediansResult(NamedTuple):
     """Output of :func:`kmedians_cluster`.
 
     Attributes:
-      medians: (k, d) float medians.
+      medians: (k, d) float medians, in the caller's units.
       objective: (iterations + 1,) float, ``sum_i min_j |x_i - m_j|`` over the
         candidates after seeding (entry 0) and after each median update; NaN
-        for updates not run (early stop).
+        for updates not run (early stop). In the caller's units (``+inf`` if
+        the true sum exceeds the dtype's range).
       picks: (k,) int32 pool indices, one per median (see the module docstring).
     """
 
@@ -96,6 +111,19 @@ def _assign(x, centers, cvalid, block):
     return map_row_blocks(rows, x, block)
 
 
+def _sqdist_to_assigned(x, centers, a, block):
+    """(n,) exact squared distance ``sum((x_i - centers[a_i])**2)`` of every row
+    to its assigned center, blocked (``block x d`` temporaries). Elementwise,
+    not matmul form: no cancellation for points near their center, so the
+    Weiszfeld weights and the objective do not depend on rounding noise."""
+
+    def rows(xb, ab):
+        diff = xb - jnp.take(centers, ab, axis=0)
+        return jnp.sum(diff * diff, axis=-1)
+
+    return map_row_blocks(rows, x, block, a)
+
+
 def _nearest_lists(x, valid, centers, block, T):
     """For every center its T nearest valid local points: (kp, T) sq dists, local idx."""
     kp = centers.shape[0]
@@ -124,6 +152,25 @@ def _nearest_lists(x, valid, centers, block, T):
 
     v, i = lax.map(per_chunk, jnp.arange(nc))
     return -v.reshape(kp, T), i.reshape(kp, T)
+
+
+def _exact_lists(ax, x, medians, nv, ni, off):
+    """Re-rank each median's T nearest candidates (found in matmul form) by
+    exact squared distances, ties -> lower index; entries with ``nv = inf``
+    (fewer than T candidates) stay last. A median sitting on a candidate then
+    has distance exactly 0 (the serving order's ties go to the lower median
+    index, as documented, instead of to rounding noise).
+
+    medians (k, d); nv (k, T) squared distances; ni (k, T) int32 global
+    indices. Returns re-ranked ``(nv, ni)``."""
+    k, t = ni.shape
+    rows = C.gather_rows(ax, x, ni.reshape(-1), off).reshape(k, t, -1)
+    diff = rows - medians[:, None, :]
+    ex = jnp.where(nv < jnp.inf, jnp.sum(diff * diff, axis=-1), jnp.inf)
+    o = jnp.argsort(ni, axis=1, stable=True)  # index order, then stable by distance
+    ex, ni = jnp.take_along_axis(ex, o, axis=1), jnp.take_along_axis(ni, o, axis=1)
+    o = jnp.argsort(ex, axis=1, stable=True)
+    return jnp.take_along_axis(ex, o, axis=1), jnp.take_along_axis(ni, o, axis=1)
 
 
 def _kernel(ax, x, valid, u, tol, *, layout, k, iterations, T, onehot_sums):
@@ -167,8 +214,8 @@ def _kernel(ax, x, valid, u, tol, *, layout, k, iterations, T, onehot_sums):
     eps = jnp.maximum(1e-4 * scale, jnp.finfo(dt).tiny)
 
     def assign(centers):
-        a, d2 = _assign(x, centers, cvalid, block)
-        dist = jnp.where(valid, jnp.sqrt(d2), 0.0)
+        a, _ = _assign(x, centers, cvalid, block)
+        dist = jnp.where(valid, jnp.sqrt(_sqdist_to_assigned(x, centers, a, block)), 0.0)
         obj = K.exact_block_sum(
             ax, lambda b: jnp.sum(lax.dynamic_slice_in_dim(dist, b * block, block)),
             nb, layout.blocks_real, (), dt)
@@ -228,6 +275,7 @@ def _kernel(ax, x, valid, u, tol, *, layout, k, iterations, T, onehot_sums):
     gi = jnp.moveaxis(gi, 0, 1).reshape(kp, -1)
     v, j = lax.top_k(-gv, T)
     nv, ni = -v[:k], jnp.take_along_axis(gi, j, axis=1)[:k]
+    nv, ni = _exact_lists(ax, x, centers[:k], nv, ni, off)
     order = jnp.argsort(nv[:, 0], stable=True)
 
     def serve(r, st):
@@ -251,13 +299,18 @@ def _kernel(ax, x, valid, u, tol, *, layout, k, iterations, T, onehot_sums):
 @partial(jax.jit, static_argnames=("layout", "k", "iterations", "T"))
 def _kmedians(key, x, labeled, mask, tol, *, layout, k, iterations, T):
     dt = C.compute_dtype(x.dtype)
-    xp = C.pad_rows(x.astype(dt), layout.n_pad)
+    x = x.astype(dt)
+    # Cluster in the frame of the candidates (before padding); medians and
+    # objective go back to the caller's units at the end.
+    xf, frame = K.frame_pool(x, jnp.asarray(mask) & ~jnp.asarray(labeled))
+    xp = C.pad_rows(xf, layout.n_pad)
     valid = C.candidates(labeled, mask, layout.n_pad)
     u = jax.random.uniform(key, (k,), dt)
     kern = partial(_kernel, layout=layout, k=k, iterations=iterations,
                    T=min(T, layout.block), onehot_sums=jax.default_backend() != "cpu")
-    return C.run_kernel(layout, kern, (xp, valid), (u, jnp.asarray(tol, dt)),
-                        out_point=(False, False, False))
+    picks, medians, hist = C.run_kernel(layout, kern, (xp, valid), (u, jnp.asarray(tol, dt)),
+                                        out_point=(False, False, False))
+    return picks, from_frame(medians, frame), dist_from_frame(hist, frame, "euclidean")
 
 
 def _run(key, pool, budget, labeled, mask, iterations, tol, neighbors, mesh, block_size):

@@ -19,6 +19,17 @@ Ties in distance are broken by training index: of two equidistant training
 points the one with the lower index counts as nearer. The utility of every
 variant is defined with this order, so the values are exact Shapley values of a
 well-defined game also when distances tie (e.g. duplicated points).
+
+Numerics: training and validation points are first moved into one shared
+:class:`ads_jax.distances.Frame` (centered on the midpoint of their
+per-coordinate range, scaled by a power of two; exact min/max reductions, so
+identical under any mesh), and the distances are ranked in it. The values are
+therefore invariant under translation (a shared offset cancels before the
+GEMM instead of swamping the distances) and scaling (no overflow / underflow
+of squared norms at any magnitude), up to the rounding of the inputs. The
+``"threshold"`` radius ``tau`` is given in the caller's units and converted
+into the frame exactly (power-of-two rescale of its mantissa / exponent), so
+it may exceed the dtype's range (``tau = 1e40`` for embeddings ~1e20).
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from ads_jax import _validation as V
-from ads_jax.distances import METRICS, _pairwise
+from ads_jax.distances import METRICS, _pairwise, dist_exponent, metric_frame, mul_pow2, to_frame
 from ads_jax.valuation.recursions import (
     Recursion,
     RecursionContext,
@@ -135,6 +146,9 @@ def knn_shapley(
         :func:`ads_jax.valuation.available_valuations`) or a ``Recursion``.
       tau: distance threshold (in the units of ``metric``, e.g. squared
         Euclidean); required for, and only allowed with, ``"threshold"``.
+        Compared with the distances exactly in the data's frame (module
+        docstring), so it may exceed the dtype's range (e.g. ``1e40`` for
+        squared distances of float32 embeddings ~1e20).
       metric: ``"sqeuclidean"`` (default), ``"euclidean"`` or ``"cosine"``;
         the ranking is the same for the first two.
       method: ``"auto"`` (default): the parallel recursion (reverse cumulative
@@ -266,11 +280,11 @@ def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k
         np.result_type(np.dtype(train_x.dtype), np.dtype(val_x.dtype), np.float32)
     )
     harmonic = jnp.asarray(harmonic_table(n, np.dtype(dtype)))
-    tau_arr = jnp.asarray(0.0 if tau is None else tau, dtype)
+    tau_parts = _tau_parts(0.0 if tau is None else tau, dtype)
     values, per_val = _run(
         train_x, jnp.asarray(train_y).astype(jnp.int32), val_x,
         jnp.asarray(val_y).astype(jnp.int32), jnp.asarray(k, jnp.int32),
-        jnp.asarray(num_classes, jnp.int32), tau_arr, harmonic, plan=plan,
+        jnp.asarray(num_classes, jnp.int32), tau_parts, harmonic, plan=plan,
     )
     return (values, per_val) if return_matrix else values
 
@@ -331,6 +345,18 @@ def _check_tau(tau: Any, needed: bool) -> Any:
     return t
 
 
+def _tau_parts(tau: Any, dtype) -> tuple[jax.Array, jax.Array]:
+    """``tau`` as (mantissa, exponent): ``tau = m * 2**e``, m () ``dtype``, e ()
+    int32. A radius in the caller's units need not be representable in
+    ``dtype`` (``tau ~ 1e40`` for squared distances of embeddings ~1e20 in
+    float32); its value in the data's frame usually is."""
+    if V.is_tracer(tau):
+        m, e = jnp.frexp(jnp.asarray(tau, dtype))
+        return m, e.astype(jnp.int32)
+    m, e = math.frexp(float(tau))
+    return jnp.asarray(m, dtype), jnp.asarray(e, jnp.int32)
+
+
 def _platform(mesh: Mesh | None, arrays: tuple) -> str:
     """Platform the computation will run on ("cpu", "gpu", "tpu", ...)."""
     if mesh is not None:
@@ -346,8 +372,19 @@ def _platform(mesh: Mesh | None, arrays: tuple) -> str:
 
 # ----------------------------------------------------------------- computation
 @partial(jax.jit, static_argnames=("plan",))
-def _run(train_x, train_y, val_x, val_y, k, num_classes, tau, harmonic, *, plan: _Plan):
+def _run(train_x, train_y, val_x, val_y, k, num_classes, tau_parts, harmonic, *, plan: _Plan):
     n, m = train_x.shape[0], val_x.shape[0]
+    dtype = jnp.result_type(train_x.dtype, val_x.dtype, jnp.float32)
+    # Shared frame of all real points (before padding; exact min/max
+    # reductions, so the same for any mesh): distances are ranked and
+    # compared with tau in frame units.
+    frame = metric_frame(train_x, val_x, metric=plan.metric)
+    train_x, val_x = to_frame(train_x, frame), to_frame(val_x, frame)
+    tau_m, tau_e = tau_parts
+    # tau * 2**-p in one exact step from its mantissa (never via the caller's
+    # units, which may not be representable): 0 / inf only if the framed
+    # radius itself under- / overflows.
+    tau = mul_pow2(tau_m.astype(dtype), tau_e - dist_exponent(frame, plan.metric))
     val_size = int(math.prod(plan.mesh.shape[a] for a in plan.val_axes)) if plan.val_axes else 1
     m_pad = plan.m_loc * val_size
     tx = jnp.pad(train_x, ((0, plan.n_pad - n), (0, 0)))
@@ -355,7 +392,6 @@ def _run(train_x, train_y, val_x, val_y, k, num_classes, tau, harmonic, *, plan:
     tvalid = jnp.arange(plan.n_pad) < n
     vx = jnp.pad(val_x, ((0, m_pad - m), (0, 0)))
     vy = jnp.pad(val_y, (0, m_pad - m))
-    dtype = jnp.result_type(train_x.dtype, val_x.dtype, jnp.float32)
     vw = (jnp.arange(m_pad) < m).astype(dtype)
     args = (tx, ty, tvalid, vx, vy, vw, k, num_classes, tau, harmonic)
     body = partial(_local_values, plan=plan)

@@ -29,6 +29,16 @@ Per-class regressor (``weights=``):
   accurate to ~eps^(2/3) (~2e-5 in float32) relative; the other methods
   always recompute exactly (slower: a (chunk, T, k, d) gather).
 
+Numerics: all distances (search, weights, the ``r`` test above) are computed
+in the shared frame of the labeled and query embeddings
+(:class:`ads_jax.distances.Frame`: centered on the midpoint of their
+per-coordinate range, scaled by a power of two; identity for cosine). The
+neighbours and the weight ratios ``d0 / d`` do not depend on that frame, so
+the predictions are translation- and scale-invariant up to the rounding of the
+inputs: a shared offset (e.g. the mean of non-negative post-ReLU features)
+cancels before the GEMM, the norms in ``r`` are those of the centered points,
+and no squared norm over- or underflows at any magnitude.
+
 Small and empty classes (documented behaviour, never NaN):
 
 * a class with fewer than ``k`` labeled points uses all of them;
@@ -88,7 +98,8 @@ from jax import lax
 from jax.sharding import PartitionSpec as P
 
 from ads_jax import _validation as V
-from ads_jax.distances import METRICS, _pairwise, map_row_blocks, sq_norms
+from ads_jax.distances import (METRICS, _pairwise, map_row_blocks, metric_frame, sq_norms,
+                               to_frame, unit_rows)
 
 __all__ = ["predict_values", "predict_values_unchecked", "class_table", "choose_method",
            "AGGREGATES", "WEIGHTS", "METHODS"]
@@ -128,10 +139,7 @@ def _weights(q, idx, valid, train_emb_pad, weights, metric):
     # point must get distance exactly 0). O(b k d), cheap.
     x = train_emb_pad[idx]  # (b, k, d)
     if metric == "cosine":
-        tiny = jnp.finfo(q.dtype).tiny
-        qn = q * lax.rsqrt(jnp.maximum(jnp.sum(q * q, -1), tiny))[:, None]
-        xn = x * lax.rsqrt(jnp.maximum(jnp.sum(x * x, -1), tiny))[..., None]
-        exact = jnp.clip(1.0 - jnp.sum(qn[:, None, :] * xn, axis=-1), 0.0, 2.0)
+        exact = jnp.clip(1.0 - jnp.sum(unit_rows(q)[:, None, :] * unit_rows(x), axis=-1), 0.0, 2.0)
     else:
         diff = q[:, None, :] - x
         exact = jnp.sum(diff * diff, axis=-1)
@@ -210,7 +218,7 @@ def _class_layout(train_emb, train_y, train_values, num_classes, lmax, metric):
     val_pad = jnp.concatenate([train_values, jnp.zeros((1,), dtype)])
     g = emb_pad[table.T]  # (lmax, C, d)
     if metric == "cosine":
-        g = g * lax.rsqrt(jnp.maximum(sq_norms(g), jnp.finfo(dtype).tiny))[..., None]
+        g = unit_rows(g)
     pad = (table.T >= n)[..., None]
     return (g.reshape(lmax * num_classes, d), sq_norms(g)[..., None], pad,
             val_pad[table.T][..., None], table)
@@ -220,14 +228,13 @@ def _class_distances(qb, g, g_sq, pad, metric):
     """(lmax, C, b) search distances from ONE GEMM; ``+inf`` at padding.
 
     Same formula as :func:`ads_jax.distances._pairwise` (matmul form, clamped
-    at 0); valid distances are clamped to the largest finite float so that
-    only padding is ``+inf``.
+    at 0) on framed points (:func:`_framed`), so finite; valid distances are
+    clamped to the largest finite float anyway so that only padding is ``+inf``.
     """
     lmax, c = pad.shape[:2]
     dtype = g.dtype
     if metric == "cosine":
-        qn = qb * lax.rsqrt(jnp.maximum(sq_norms(qb), jnp.finfo(dtype).tiny))[:, None]
-        dot = jnp.matmul(g, qn.T, precision=lax.Precision.HIGHEST).reshape(lmax, c, -1)
+        dot = jnp.matmul(g, unit_rows(qb).T, precision=lax.Precision.HIGHEST).reshape(lmax, c, -1)
         dist = jnp.clip(1.0 - dot, 0.0, 2.0)
     else:
         dot = jnp.matmul(g, qb.T, precision=lax.Precision.HIGHEST).reshape(lmax, c, -1)
@@ -315,7 +322,8 @@ def _predict_values_impl(
     train_emb, train_y, train_values, query_emb, query_probs, *,
     num_classes, k, top_t, aggregate, weights, metric, chunk_size, max_class_count, method,
 ):
-    """Traceable core of :func:`predict_values` (no input checks).
+    """Traceable core of :func:`predict_values` (no input checks); the
+    embeddings must already be framed (:func:`_framed`).
 
     ``max_class_count`` (static) >= the largest number of labeled points of
     one class (used by ``method="grouped"`` and ``"network"``); ``method`` is
@@ -442,9 +450,30 @@ def _predict_values_impl(
     return map_row_blocks(block, query_emb, chunk_size, query_probs)
 
 
+def _framed(train_emb, query_emb, train_values, metric):
+    """Labeled and query embeddings moved into their shared frame
+    (:func:`ads_jax.distances.metric_frame`: centered on the midpoint of the
+    per-coordinate range of both sets and scaled by a power of two; identity
+    for cosine), in the promoted dtype. The regressors only rank distances and
+    use ratios d0 / d, so their output does not depend on the frame - but the
+    float arithmetic then neither cancels under a shared offset nor over- /
+    underflows at extreme magnitudes. Computed on the unpadded, global arrays
+    with exact min/max reductions: the same frame on any mesh."""
+    dtype = jnp.result_type(train_emb.dtype, query_emb.dtype, train_values.dtype, jnp.float32)
+    train_emb, query_emb = train_emb.astype(dtype), query_emb.astype(dtype)
+    frame = metric_frame(train_emb, query_emb, metric=metric)
+    return to_frame(train_emb, frame), to_frame(query_emb, frame)
+
+
+def _predict_values_framed(train_emb, train_y, train_values, query_emb, query_probs, **kw):
+    """:func:`_predict_values_impl` on framed embeddings (single device)."""
+    train_emb, query_emb = _framed(train_emb, query_emb, train_values, kw["metric"])
+    return _predict_values_impl(train_emb, train_y, train_values, query_emb, query_probs, **kw)
+
+
 _STATIC = ("num_classes", "k", "top_t", "aggregate", "weights", "metric", "chunk_size",
            "max_class_count", "method")
-_predict_values_jit = jax.jit(_predict_values_impl, static_argnames=_STATIC)
+_predict_values_jit = jax.jit(_predict_values_framed, static_argnames=_STATIC)
 
 
 @partial(jax.jit, static_argnames=_STATIC + ("mesh", "axes"))
@@ -453,6 +482,8 @@ def _predict_values_sharded(
     num_classes, k, top_t, aggregate, weights, metric, chunk_size, max_class_count, method,
     mesh, axes,
 ):
+    # Frame first: of the global, unpadded arrays (shards must share one frame).
+    train_emb, query_emb = _framed(train_emb, query_emb, train_values, metric)
     n_q = query_emb.shape[0]
     n_dev = int(np.prod([mesh.shape[a] for a in axes]))
     pad = (-n_q) % n_dev
