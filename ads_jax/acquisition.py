@@ -93,6 +93,7 @@ __all__ = [
     "AcquisitionResult",
     "acquire",
     "make_acquire_fn",
+    "make_pool_acquire_fn",
     "preselect_size",
     "STAGES",
 ]
@@ -288,12 +289,19 @@ class AcquisitionConfig:
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["labeled_emb", "labeled_y", "pool_emb", "pool_probs", "val_emb", "val_y",
-                 "labeled_probs"],
+                 "labeled_probs", "labeled_mask", "pool_mask"],
     meta_fields=["num_classes"],
 )
 @dataclasses.dataclass(frozen=True)
 class AcquisitionInputs:
     """The model's outputs for the three sets (a pytree; ``num_classes`` static).
+
+    Fixed shapes: the labeled and pool arrays may be fixed-capacity buffers
+    whose unused rows are masked out (``labeled_mask`` / ``pool_mask``), so
+    that one compiled program serves every round of a run (the labeled set
+    grows and the pool shrinks by B each round). Masked-out rows are absent:
+    they are neither valued, nor neighbours, nor candidates, and every result
+    equals that of the inputs without them (up to float rounding).
 
     Attributes:
       labeled_emb: (L, d) float embeddings of the labeled points.
@@ -306,6 +314,9 @@ class AcquisitionInputs:
       labeled_probs: optional (L, C) float probabilities of the labeled points
         (only probability-based selectors look at them, and never pick
         labeled points); default one-hot labels.
+      labeled_mask: optional (L,) bool, False for padding rows of the labeled
+        buffer (None: all rows are labeled points).
+      pool_mask: optional (U,) bool, False for padding rows of the pool buffer.
     """
 
     labeled_emb: Any
@@ -316,6 +327,8 @@ class AcquisitionInputs:
     val_y: Any = None
     num_classes: int | None = None
     labeled_probs: Any = None
+    labeled_mask: Any = None
+    pool_mask: Any = None
 
     def resolved(self) -> "AcquisitionInputs":
         """Copy with ``num_classes`` filled in from ``pool_probs``."""
@@ -329,14 +342,15 @@ class AcquisitionResult:
     """Output of :func:`acquire`.
 
     Attributes:
-      indices: (B,) int32 unique indices into the unlabeled pool.
-      values: (U,) float predicted values of the pool (ADS arms), else ``None``.
+      indices: (B,) int32 unique indices into the rows of ``inputs.pool_emb``.
+      values: (U,) float predicted values of the pool (ADS arms; ``-inf`` at
+        masked-out rows), else ``None``.
       preselect_mask: (U,) bool, the candidates the selector could pick
-        (all True for plain selector arms).
+        (every valid row for plain selector arms).
       timings: stage -> seconds (``STAGES`` + ``"total"``; fused: ``"total"`` only).
-      preselect_size: m, the number of candidates (U for plain arms).
-      train_values: (L,) float KNN-Shapley values of the labeled points (ADS
-        arms), else ``None``.
+      preselect_size: m, the number of candidates.
+      train_values: (L,) float values of the labeled points (ADS arms; 0 at
+        masked-out rows), else ``None``.
       arm: the arm name.
     """
 
@@ -347,6 +361,16 @@ class AcquisitionResult:
     preselect_size: int
     train_values: jax.Array | None = None
     arm: str = ""
+
+
+def _check_mask(name: str, mask: Any, n: int) -> Any:
+    if mask is None:
+        return None
+    V.check_array(name, mask, ndim=1, kind="b", allow_empty=True)
+    if not V.is_tracer(mask) and mask.shape[0] != n:
+        raise ValueError(f"`{name}` must have one entry per row ({n}), got shape "
+                         f"{tuple(mask.shape)}.")
+    return mask
 
 
 def _check_inputs(inputs: AcquisitionInputs, arm: Arm, budget: int) -> AcquisitionInputs:
@@ -361,6 +385,8 @@ def _check_inputs(inputs: AcquisitionInputs, arm: Arm, budget: int) -> Acquisiti
     c = V.check_positive_int("num_classes", inputs.num_classes)
     V.check_same_length(pool_emb=inputs.pool_emb, pool_probs=inputs.pool_probs)
     V.check_same_length(labeled_emb=inputs.labeled_emb, labeled_y=inputs.labeled_y)
+    _check_mask("labeled_mask", inputs.labeled_mask, int(inputs.labeled_emb.shape[0]))
+    _check_mask("pool_mask", inputs.pool_mask, int(inputs.pool_emb.shape[0]))
     if inputs.pool_probs.shape[1] != c:
         raise ValueError(
             f"`pool_probs` must have num_classes={c} columns, got shape "
@@ -379,13 +405,21 @@ def _check_inputs(inputs: AcquisitionInputs, arm: Arm, budget: int) -> Acquisiti
         V.check_same_length(val_emb=inputs.val_emb, val_y=inputs.val_y)
         V.check_labels("val_y", inputs.val_y, c)
         sets.append(("val_emb", inputs.val_emb))
+        if inputs.labeled_mask is not None and not V.is_tracer(inputs.labeled_mask):
+            if not np.any(np.asarray(inputs.labeled_mask)):
+                raise ValueError(f"arm {arm.name!r} values the labeled points, but "
+                                 "`labeled_mask` masks out every labeled row.")
     for name, a in sets:
         if a.shape[1] != d:
             raise ValueError(
                 f"`{name}` has feature dimension {a.shape[1]} but `pool_emb` has {d}; all "
                 "embeddings must come from the same model layer."
             )
-    V.check_labels("labeled_y", inputs.labeled_y, c)
+    if inputs.labeled_mask is not None and not V.is_tracer(inputs.labeled_y):
+        lab = np.asarray(inputs.labeled_mask)
+        V.check_labels("labeled_y", np.asarray(inputs.labeled_y)[lab], c)
+    else:
+        V.check_labels("labeled_y", inputs.labeled_y, c)
     if inputs.labeled_probs is not None:
         V.check_array("labeled_probs", inputs.labeled_probs, ndim=2, kind="f", allow_empty=True)
         if tuple(inputs.labeled_probs.shape) != (inputs.labeled_emb.shape[0], c):
@@ -396,8 +430,10 @@ def _check_inputs(inputs: AcquisitionInputs, arm: Arm, budget: int) -> Acquisiti
         V.check_finite("labeled_probs", inputs.labeled_probs)
     for name, a in sets + [("pool_emb", inputs.pool_emb), ("pool_probs", inputs.pool_probs)]:
         V.check_finite(name, a)
-    V.check_budget(budget, int(inputs.pool_emb.shape[0]),
-                   what="unlabeled pool points (`pool_emb` rows)")
+    n_pool = int(inputs.pool_emb.shape[0])
+    if inputs.pool_mask is not None and not V.is_tracer(inputs.pool_mask):
+        n_pool = int(np.count_nonzero(np.asarray(inputs.pool_mask)))
+    V.check_budget(budget, n_pool, what="unlabeled pool points (valid `pool_emb` rows)")
     return inputs
 
 
@@ -406,53 +442,83 @@ def _check_inputs(inputs: AcquisitionInputs, arm: Arm, budget: int) -> Acquisiti
 # ----------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("m",))
-def _preselect_top(values, m):
-    """Top-m by value (ties -> lower index). -> ((m,) int32 sorted by value desc, (U,) bool)."""
-    _, idx = lax.top_k(values, m)
+def _first_valid(mask: jax.Array) -> jax.Array:
+    """Row order with the True rows first (in order), then the False ones. (n,) int32."""
+    return jnp.argsort(~mask, stable=True).astype(jnp.int32)
+
+
+def _m_table(config: AcquisitionConfig, n_rows: int) -> np.ndarray:
+    """``preselect_size`` for every number of valid pool rows 0..n_rows (host, exact)."""
+    b = config.budget
+    t = [0] + [preselect_size(config.preselect, b, u) if u >= b else u
+               for u in range(1, n_rows + 1)]
+    return np.asarray(t, np.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("m_cap",))
+def _preselect_top(values, m_valid, *, m_cap):
+    """Top-m by value (ties -> lower index); ``values`` is -inf at padding.
+
+    -> ((m_cap,) int32 sorted by value desc, valid first m_valid; (U,) bool mask)."""
+    _, idx = lax.top_k(values, m_cap)
     idx = idx.astype(jnp.int32)
-    return idx, jnp.zeros(values.shape[0], bool).at[idx].set(True)
+    valid = jnp.arange(m_cap) < m_valid
+    return idx, jnp.zeros(values.shape[0], bool).at[idx].set(valid)
 
 
-@functools.partial(jax.jit, static_argnames=("n", "m"))
-def _preselect_random(key, n, m):
-    """Uniformly random m of n without replacement. -> ((m,) int32, (n,) bool)."""
-    idx = jax.random.permutation(key, n)[:m].astype(jnp.int32)
-    return idx, jnp.zeros(n, bool).at[idx].set(True)
+@functools.partial(jax.jit, static_argnames=("m_cap",))
+def _preselect_random(key, pool_mask, m_valid, *, m_cap):
+    """Uniformly random m_valid of the valid rows, without replacement: the rows
+    with the largest random 31-bit integers. The j-th valid row gets the j-th
+    integer of one draw, so where padding rows sit changes nothing.
+    -> like :func:`_preselect_top`."""
+    r = (jax.random.bits(key, pool_mask.shape, jnp.uint32) >> 1).astype(jnp.int32)
+    rank = jnp.cumsum(pool_mask.astype(jnp.int32)) - 1
+    r = r[jnp.clip(rank, 0, pool_mask.shape[0] - 1)]
+    return _preselect_top(jnp.where(pool_mask, r, -1), m_valid, m_cap=m_cap)
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes",))
-def _subpool(labeled_emb, labeled_y, labeled_probs, pool_emb, pool_probs, pre_idx,
-             train_values, values, *, num_classes):
-    """Compact pool: labeled points first (if ``labeled_emb`` is given), then
-    the candidates (``pool[pre_idx]``, or the whole pool). -> (dict, (n,) bool)."""
-    if pre_idx is not None:
-        pool_emb, pool_probs = pool_emb[pre_idx], pool_probs[pre_idx]
-        values = None if values is None else values[pre_idx]
-    if labeled_emb is None:
-        sub = {"embeddings": pool_emb, "probs": pool_probs}
-        if values is not None:
-            sub["scores"] = values
-        return sub, jnp.zeros(pool_emb.shape[0], bool)
-    if labeled_probs is None:
-        labeled_probs = jax.nn.one_hot(labeled_y, num_classes, dtype=pool_probs.dtype)
-    n_lab = labeled_emb.shape[0]
+@functools.partial(jax.jit, static_argnames=("num_classes", "include_labeled"))
+def _subpool(labeled_emb, labeled_y, labeled_probs, lab_mask, pool_emb, pool_probs, cand_idx,
+             m_valid, train_values, values, *, num_classes, include_labeled):
+    """The selector's compact pool: valid labeled rows first (if included), then the
+    m_valid candidates ``pool[cand_idx[:m_valid]]``, then zero padding.
+
+    Returns ``(sub, is_labeled, is_candidate, row_to_pool)``: the pool dict
+    ((S, d) embeddings, (S, C) probs, (S,) scores if values), (S,) bool flags and
+    (S,) int32 pool row of each candidate row (-1 elsewhere).
+    """
     dt = jnp.result_type(labeled_emb.dtype, pool_emb.dtype)
-    sub = {
-        "embeddings": jnp.concatenate([labeled_emb.astype(dt), pool_emb.astype(dt)]),
-        "probs": jnp.concatenate([labeled_probs.astype(pool_probs.dtype), pool_probs]),
-    }
-    if values is not None:
-        sub["scores"] = jnp.concatenate([train_values.astype(values.dtype), values])
-    labeled = jnp.arange(n_lab + pool_emb.shape[0]) < n_lab
-    return sub, labeled
-
-
-@functools.partial(jax.jit, static_argnames=("n_lab",))
-def _map_back(local, pre_idx, *, n_lab):
-    """Sub-pool indices (all >= n_lab) -> unlabeled-pool indices, int32."""
-    j = local.astype(jnp.int32) - n_lab
-    return (j if pre_idx is None else pre_idx[j]).astype(jnp.int32)
+    pdt = pool_probs.dtype
+    n_cand = cand_idx.shape[0]
+    n_lab_rows = labeled_emb.shape[0] if include_labeled else 0
+    s = n_lab_rows + n_cand
+    j = jnp.arange(s, dtype=jnp.int32)
+    if include_labeled:
+        n_lab = jnp.sum(lab_mask.astype(jnp.int32))
+        order = _first_valid(lab_mask)
+        li = order[jnp.clip(j, 0, n_lab_rows - 1)]
+        is_lab = j < n_lab
+    else:
+        n_lab = jnp.int32(0)
+        is_lab = jnp.zeros(s, bool)
+    is_cand = (j >= n_lab) & (j < n_lab + m_valid)
+    ci = cand_idx[jnp.clip(j - n_lab, 0, n_cand - 1)]
+    uniform = jnp.full((num_classes,), 1.0 / num_classes, pdt)
+    emb = jnp.where(is_cand[:, None], pool_emb[ci].astype(dt), jnp.zeros((), dt))
+    probs = jnp.where(is_cand[:, None], pool_probs[ci], uniform)
+    scores = None if values is None else jnp.where(is_cand, values[ci], 0.0)
+    if include_labeled:
+        if labeled_probs is None:
+            labeled_probs = jax.nn.one_hot(labeled_y, num_classes, dtype=pdt)
+        emb = jnp.where(is_lab[:, None], labeled_emb[li].astype(dt), emb)
+        probs = jnp.where(is_lab[:, None], labeled_probs[li].astype(pdt), probs)
+        if scores is not None:
+            scores = jnp.where(is_lab, train_values[li].astype(scores.dtype), scores)
+    sub = {"embeddings": emb, "probs": probs}
+    if scores is not None:
+        sub["scores"] = scores
+    return sub, is_lab, is_cand, jnp.where(is_cand, ci, -1).astype(jnp.int32)
 
 
 class _Timer:
@@ -471,43 +537,59 @@ class _Timer:
             self.last = now
 
 
+def _masks(inputs: AcquisitionInputs):
+    lab = inputs.labeled_mask
+    if lab is None:
+        lab = jnp.ones(inputs.labeled_emb.shape[0], bool)
+    pool = inputs.pool_mask
+    if pool is None:
+        pool = jnp.ones(inputs.pool_emb.shape[0], bool)
+    return jnp.asarray(lab, bool), jnp.asarray(pool, bool)
+
+
 def _front(key, inputs: AcquisitionInputs, config: AcquisitionConfig, arm: Arm, mesh,
            timer: _Timer, max_class_count: int | None = None) -> dict:
     """Stages 1-3 and the compact sub-pool; traceable when ``timer`` is disabled."""
     c = inputs.num_classes
     n_pool = inputs.pool_emb.shape[0]
+    lab_mask, pool_mask = _masks(inputs)
+    masked_lab = inputs.labeled_mask is not None
     key_filter, key_select = jax.random.split(key)
-    out = dict(key_select=key_select, values=None, train_values=None, pre_idx=None,
-               idx=None, sub=None, labeled=None)
+    out = dict(key_select=key_select, values=None, train_values=None)
+    n_valid = jnp.sum(pool_mask.astype(jnp.int32))
     if arm.uses_values:
         tv = run_valuation(config.valuation, inputs.labeled_emb, inputs.labeled_y,
-                           inputs.val_emb, inputs.val_y, num_classes=c, mesh=mesh)
+                           inputs.val_emb, inputs.val_y, num_classes=c, mesh=mesh,
+                           train_mask=lab_mask if masked_lab else None)
         timer.mark("valuation", tv)
         values = run_estimator(config.estimator, inputs.labeled_emb, inputs.labeled_y, tv,
                                inputs.pool_emb, inputs.pool_probs, num_classes=c, mesh=mesh,
-                               max_class_count=max_class_count)
+                               max_class_count=max_class_count,
+                               train_mask=lab_mask if masked_lab else None)
+        values = jnp.where(pool_mask, values, -jnp.inf)
         timer.mark("regression", values)
         out.update(values=values, train_values=tv)
     if arm.filter == "none":
-        out["mask"] = jnp.ones(n_pool, bool)
+        cand_idx = _first_valid(pool_mask)
+        m_valid = n_valid
+        out["mask"] = pool_mask
     else:
-        m = preselect_size(config.preselect, config.budget, n_pool)
+        m_cap = preselect_size(config.preselect, config.budget, n_pool)
+        m_valid = jnp.asarray(_m_table(config, n_pool))[n_valid]
         if arm.filter == "ads":
-            pre_idx, mask = _preselect_top(out["values"], m)
+            cand_idx, mask = _preselect_top(out["values"], m_valid, m_cap=m_cap)
         else:
-            pre_idx, mask = _preselect_random(key_filter, n_pool, m)
-        timer.mark("preselection", pre_idx, mask)
-        out.update(pre_idx=pre_idx, mask=mask)
-    if arm.selector is None:  # ads-top: pre_idx is sorted by value, descending
-        out["idx"] = out["pre_idx"][: config.budget]
+            cand_idx, mask = _preselect_random(key_filter, pool_mask, m_valid, m_cap=m_cap)
+        timer.mark("preselection", cand_idx, mask)
+        out["mask"] = mask
+    out.update(cand_idx=cand_idx, m_valid=m_valid)
+    if arm.selector is None:  # ads-top: candidates are sorted by value, descending
+        out["idx"] = cand_idx[: config.budget]
     else:
-        inc = config.selector.include_labeled  # labeled rows first in the sub-pool, or none
-        out["sub"], out["labeled"] = _subpool(
-            inputs.labeled_emb if inc else None, inputs.labeled_y if inc else None,
-            inputs.labeled_probs if inc else None, inputs.pool_emb, inputs.pool_probs,
-            out["pre_idx"], out["train_values"] if inc else None, out["values"],
-            num_classes=c,
-        )
+        out["sub"], out["labeled"], out["cand"], out["row_to_pool"] = _subpool(
+            inputs.labeled_emb, inputs.labeled_y, inputs.labeled_probs, lab_mask,
+            inputs.pool_emb, inputs.pool_probs, cand_idx, m_valid, out["train_values"],
+            out["values"], num_classes=c, include_labeled=config.selector.include_labeled)
     return out
 
 
@@ -516,42 +598,77 @@ def _class_bound(inputs: AcquisitionInputs, arm: Arm) -> int | None:
     lets a per-class value estimator use its per-class layout inside ``jit``."""
     if not arm.uses_values or V.is_tracer(inputs.labeled_y):
         return None
-    return int(np.bincount(np.asarray(inputs.labeled_y), minlength=inputs.num_classes).max())
+    y = np.asarray(inputs.labeled_y)
+    if inputs.labeled_mask is not None:
+        if V.is_tracer(inputs.labeled_mask):
+            return None
+        y = y[np.asarray(inputs.labeled_mask)]
+    return int(np.bincount(y, minlength=inputs.num_classes).max())
 
 
-def _accepts_mesh(fn: Callable) -> bool:
-    """Whether a selector takes a ``mesh=`` keyword (custom ones may not)."""
+def _accepts(fn: Callable, name: str) -> bool:
+    """Whether a selector takes keyword ``name`` (custom ones may not)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # pragma: no cover - builtins
         return False
-    return any(p.name == "mesh" or p.kind is p.VAR_KEYWORD for p in params)
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _back(front: dict, config: AcquisitionConfig, arm: Arm, n_lab: int, mesh) -> jax.Array:
-    """Stage 4: the selector on the sub-pool (eager: selectors need concrete
-    inputs), picks mapped back to pool indices."""
+def _back(front: dict, config: AcquisitionConfig, arm: Arm, n_lab_rows: int, mesh) -> jax.Array:
+    """Stage 4: the selector on the sub-pool, picks mapped back to pool rows.
+
+    Traceable for traceable selectors (the built-ins); eager otherwise.
+    """
     if arm.selector is None:
         return front["idx"]
     select = get_selector(arm.selector)
     opts = config.selector_kwargs()
-    if mesh is not None and _accepts_mesh(select):
+    if mesh is not None and _accepts(select, "mesh"):
         opts.setdefault("mesh", mesh)
+    if _accepts(select, "max_labeled"):
+        opts["max_labeled"] = n_lab_rows if config.selector.include_labeled else 0
     local = select(front["key_select"], front["sub"], config.budget, labeled=front["labeled"],
-                   **opts)
-    pre_idx = front["pre_idx"]
-    if (pre_idx is not None and isinstance(local, jax.Array)
-            and local.sharding != pre_idx.sharding):
-        # With a mesh the selector may return its picks on a differently typed
-        # mesh (Auto vs Explicit axes); put them where the candidates live.
-        local = jax.device_put(local, pre_idx.sharding)
-    return _map_back(local, front["pre_idx"],
-                     n_lab=n_lab if config.selector.include_labeled else 0)
+                   mask=front["cand"], **opts)
+    row_to_pool = front["row_to_pool"]
+    if isinstance(local, jax.Array) and not V.is_tracer(local) and not V.is_tracer(row_to_pool):
+        if local.sharding != row_to_pool.sharding:
+            # With a mesh the selector may return its picks on a differently typed
+            # mesh (Auto vs Explicit axes); put them where the candidates live.
+            local = jax.device_put(local, row_to_pool.sharding)
+    return _map_back(local, row_to_pool)
+
+
+@jax.jit
+def _map_back(local, row_to_pool):
+    """Sub-pool rows -> pool rows, int32."""
+    return row_to_pool[local.astype(jnp.int32)].astype(jnp.int32)
+
+
+def _traceable_selector(arm: Arm) -> bool:
+    return arm.selector is None or bool(SELECTORS.get(arm.selector).meta.get("traceable"))
 
 
 # ----------------------------------------------------------------------------
 # Public entry points
 # ----------------------------------------------------------------------------
+
+
+def _program(config: AcquisitionConfig, mesh, max_class_count, n_lab_rows: int):
+    """The whole acquisition as one pure function of (key, inputs)."""
+    arm = parse_arm(config.arm)
+
+    def acquisition_program(key, inputs):
+        front = _front(key, inputs, config, arm, mesh, _Timer(False), max_class_count)
+        idx = _back(front, config, arm, n_lab_rows, mesh)
+        return idx, front["values"], front["mask"], front["train_values"], front["m_valid"]
+
+    return acquisition_program
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_jit(config: AcquisitionConfig, mesh, max_class_count, n_lab_rows: int):
+    return jax.jit(_program(config, mesh, max_class_count, n_lab_rows))
 
 
 @functools.lru_cache(maxsize=64)
@@ -561,28 +678,65 @@ def _front_jit(config: AcquisitionConfig, mesh, max_class_count):
                                               max_class_count))
 
 
-def make_acquire_fn(config: AcquisitionConfig, *,
-                    mesh: jax.sharding.Mesh | None = None) -> Callable:
-    """The acquisition step as a pure function with the stages fused under ``jit``.
+@functools.lru_cache(maxsize=64)
+def make_pool_acquire_fn(config: AcquisitionConfig, *, num_classes: int,
+                         mesh: jax.sharding.Mesh | None = None,
+                         max_class_count: int | None = None) -> Callable:
+    """The acquisition program over the P points of a pool held on the devices.
 
-    Valuation, regression, pre-selection and the construction of the compact
-    sub-pool run as ONE jitted computation (shapes are static: ``m`` depends
-    only on U and B). The selector then runs as its own jitted call: the
-    selectors of :mod:`ads_jax.selection` validate their inputs eagerly and
-    need a concrete ``labeled`` mask, so they cannot be traced. For
-    ``ads-top`` (no selector) the whole step is one jit.
+    For runs whose pool embeddings are global (possibly multi-process)
+    sharded arrays: the labeled and unlabeled rows are gathered inside the
+    one jitted program from index buffers of fixed capacity, so nothing of
+    size P leaves the devices and it compiles once per run.
+
+    Returns:
+      ``fn(key, emb (P, d), probs (P, C), labeled (L,) int32, labeled_mask (L,)
+      bool, labeled_y (L,) int32, pool (U,) int32, pool_mask (U,) bool, val_emb
+      (M, d), val_y (M,)) -> (indices (B,) int32 into ``pool``, values (U,) or
+      None, preselect_mask (U,) bool, train_values (L,) or None)``; rows of P
+      named by ``labeled`` / ``pool`` (masked-out entries are padding).
+    """
+    def acquisition_program(key, emb, probs, labeled, labeled_mask, labeled_y, pool,
+                            pool_mask, val_emb, val_y):
+        inputs = AcquisitionInputs(
+            labeled_emb=emb[labeled], labeled_y=labeled_y, pool_emb=emb[pool],
+            pool_probs=probs[pool], val_emb=val_emb, val_y=val_y, num_classes=num_classes,
+            labeled_probs=probs[labeled], labeled_mask=labeled_mask, pool_mask=pool_mask)
+        prog = _program(config, mesh, max_class_count, int(labeled.shape[0]))
+        idx, values, mask, tv, _ = prog(key, inputs)
+        return idx, values, mask, tv
+
+    if not _traceable_selector(parse_arm(config.arm)):
+        raise ValueError(f"arm {config.arm!r}: its selector is not registered as traceable, so "
+                         "it cannot run inside the device-resident acquisition program; use "
+                         "loop.mesh='none' (single process).")
+    return jax.jit(acquisition_program)
+
+
+def make_acquire_fn(config: AcquisitionConfig, *, mesh: jax.sharding.Mesh | None = None,
+                    max_class_count: int | None = None) -> Callable:
+    """The acquisition step as ONE jitted pure function (selector included).
+
+    Valuation, regression, pre-selection, the compact sub-pool and the
+    selector run as one ``jax.jit`` program. With fixed-capacity inputs
+    (``labeled_mask`` / ``pool_mask``) it compiles once for a whole run. A
+    registered selector that is not traceable (``register_selector(...,
+    traceable=False)``) runs as its own call after the fused front.
 
     Args:
       config: an :class:`AcquisitionConfig`.
       mesh: optional mesh for valuation, regression and the selector.
+      max_class_count: static bound on the labeled points of one class (used
+        by per-class value estimators); None: computed from the labels of each
+        call when they are concrete (a new bound compiles a new program),
+        else the number of labeled rows.
 
     Returns:
       ``fn(key, inputs) -> (indices (B,) int32, values (U,) float or None,
       preselect_mask (U,) bool, train_values (L,) float or None)``.
       ``inputs`` must be an :class:`AcquisitionInputs` with ``num_classes``
-      set (it is static). No input checks inside the jitted part: validate
-      with :func:`acquire` (``fused=True`` does both). Compiled programs are
-      cached per (config, mesh) and recompile for new shapes.
+      set (it is static). No input checks inside: validate with
+      :func:`acquire` (``fused=True`` does both).
     """
     if not isinstance(config, AcquisitionConfig):
         raise TypeError(f"`config` must be an AcquisitionConfig, got {type(config).__name__}.")
@@ -592,9 +746,13 @@ def make_acquire_fn(config: AcquisitionConfig, *,
         if inputs.num_classes is None:
             raise ValueError("`inputs.num_classes` must be set for make_acquire_fn "
                              "(use inputs.resolved()).")
-        lmax = _class_bound(inputs, arm)
+        lmax = max_class_count if max_class_count is not None else _class_bound(inputs, arm)
+        n_lab_rows = int(inputs.labeled_emb.shape[0])
+        if _traceable_selector(arm):
+            idx, values, mask, tv, _ = _fused_jit(config, mesh, lmax, n_lab_rows)(key, inputs)
+            return idx, values, mask, tv
         front = _front_jit(config, mesh, lmax)(key, inputs)
-        idx = _back(front, config, arm, int(inputs.labeled_emb.shape[0]), mesh)
+        idx = _back(front, config, arm, n_lab_rows, mesh)
         return idx, front["values"], front["mask"], front["train_values"]
 
     return fn
@@ -607,26 +765,31 @@ def acquire(
     *,
     fused: bool = False,
     mesh: jax.sharding.Mesh | None = None,
+    max_class_count: int | None = None,
 ) -> AcquisitionResult:
     """Pick ``config.budget`` points of the unlabeled pool (see module doc).
 
     Args:
       key: PRNG key (typed ``jax.random.key`` or legacy uint32 key).
-      inputs: :class:`AcquisitionInputs` (labeled, pool, validation arrays).
+      inputs: :class:`AcquisitionInputs` (labeled, pool, validation arrays;
+        optional padding masks).
       config: :class:`AcquisitionConfig`.
-      fused: run stages 1-3 and the sub-pool construction under one ``jit``
-        (:func:`make_acquire_fn`); timings then hold only ``"total"``.
+      fused: run the whole step as one jitted program (:func:`make_acquire_fn`);
+        timings then hold only ``"total"``. Same picks as the staged path.
       mesh: optional :class:`jax.sharding.Mesh` for valuation, regression and
         the selector (passed as ``mesh=`` to selectors that take it).
+      max_class_count: static bound for per-class value estimators (see
+        :func:`make_acquire_fn`); the loop passes one bound per run.
 
     Returns:
       :class:`AcquisitionResult`; ``indices`` are ``budget`` unique int32
-      indices into the rows of ``inputs.pool_emb``.
+      indices into the valid rows of ``inputs.pool_emb``.
 
     Raises:
-      ValueError / TypeError naming the argument: unknown arm or selector,
-      budget larger than the pool, mismatched shapes, non-finite embeddings or
-      probabilities, labels out of range, missing validation set for ADS arms.
+      ValueError / TypeError naming the argument: bad key, unknown arm or
+      selector, budget larger than the pool, mismatched shapes, non-finite
+      embeddings or probabilities, labels out of range, missing validation
+      set for ADS arms.
     """
     if not isinstance(config, AcquisitionConfig):
         raise TypeError(f"`config` must be an AcquisitionConfig, got {type(config).__name__}.")
@@ -634,21 +797,22 @@ def acquire(
     key = V.check_key("key", key)
     inputs = _check_inputs(inputs, arm, config.budget)
     inputs = jax.tree.map(jnp.asarray, inputs)
-    n_pool = int(inputs.pool_emb.shape[0])
-    n_lab = int(inputs.labeled_emb.shape[0])
-    m = n_pool if arm.filter == "none" else preselect_size(config.preselect, config.budget, n_pool)
+    lmax = max_class_count if max_class_count is not None else _class_bound(inputs, arm)
+    n_lab_rows = int(inputs.labeled_emb.shape[0])
     if fused:
         t0 = time.perf_counter()
-        idx, values, mask, tv = make_acquire_fn(config, mesh=mesh)(key, inputs)
+        idx, values, mask, tv = make_acquire_fn(config, mesh=mesh, max_class_count=lmax)(
+            key, inputs)
         jax.block_until_ready((idx, values, mask, tv))
         timings = {"total": time.perf_counter() - t0}
     else:
         timer = _Timer(True)
-        front = _front(key, inputs, config, arm, mesh, timer, _class_bound(inputs, arm))
-        idx = _back(front, config, arm, n_lab, mesh)
+        front = _front(key, inputs, config, arm, mesh, timer, lmax)
+        idx = _back(front, config, arm, n_lab_rows, mesh)
         timer.mark("diversity", idx)
         values, mask, tv = front["values"], front["mask"], front["train_values"]
         timings = dict(timer.times)
         timings["total"] = sum(timer.times.values())
     return AcquisitionResult(indices=idx, values=values, preselect_mask=mask, timings=timings,
-                             preselect_size=int(m), train_values=tv, arm=config.arm)
+                             preselect_size=int(np.asarray(mask).sum()), train_values=tv,
+                             arm=config.arm)

@@ -151,14 +151,15 @@ def fit_frame(*sets: jax.Array, center: bool = True, where=None) -> Frame:
     return Frame(c, e.astype(jnp.int32))
 
 
-def metric_frame(*sets: jax.Array, metric: str) -> Frame:
+def metric_frame(*sets: jax.Array, metric: str, where=None) -> Frame:
     """:func:`fit_frame` for a metric: centered and scaled for the Euclidean
     metrics; the identity frame for ``"cosine"`` (not translation invariant;
-    :func:`unit_rows` guards its magnitudes row by row)."""
+    :func:`unit_rows` guards its magnitudes row by row). ``where`` as in
+    :func:`fit_frame` (masked-out rows do not define the frame)."""
     if metric == "cosine":
         dtype = jnp.result_type(*(s.dtype for s in sets), jnp.float32)
         return Frame(jnp.zeros((sets[0].shape[-1],), dtype), jnp.zeros((), jnp.int32))
-    return fit_frame(*sets)
+    return fit_frame(*sets, where=where)
 
 
 def to_frame(x: jax.Array, frame: Frame) -> jax.Array:

@@ -23,7 +23,10 @@ Every selector has one signature and is looked up by name::
 Inputs are checked eagerly: ``ValueError`` / ``TypeError`` for fewer
 candidates than ``budget``, NaN/inf, non-probability ``probs``, mismatched
 lengths, wrong dtypes or ranks, missing pool entries, bad keys. Selectors are
-jitted internally; call them outside ``jit``. Extra keyword options per
+jitted internally, and also traceable: called inside a ``jit`` (the fused
+acquisition program) with a static ``budget``, the value checks are skipped
+(validate at your boundary) and ``max_labeled`` (a static capacity of the
+labeled points) keeps the program one size for any labeled count. Extra keyword options per
 selector: ``mesh``, ``block_size`` (coreset, badge, kmedians), ``method``
 (coreset: ``"auto"``, ``"lazy"``, ``"matvec"``), ``iterations``, ``tol``,
 ``neighbors`` (kmedians), ``mesh`` (score selectors).
@@ -64,7 +67,7 @@ for _name, _fn in (
     ("random", select_random),
     ("top_value", select_top_value),
 ):
-    register_selector(_name, _fn)
+    register_selector(_name, _fn, traceable=True)
 del _name, _fn
 
 __all__ = [

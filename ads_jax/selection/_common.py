@@ -80,15 +80,6 @@ def compute_dtype(*dtypes) -> jnp.dtype:
 # --------------------------------------------------------------------------
 
 
-def _reject_tracer(name: str, x: Any) -> None:
-    if V.is_tracer(x):
-        raise TypeError(
-            f"`{name}` is a traced value. Selectors are jitted internally and need "
-            "concrete inputs (the number of labeled points and candidates sets array "
-            "shapes): call them outside jax.jit / vmap."
-        )
-
-
 def check_key(key: Any, selector: str, *, required: bool) -> jax.Array | None:
     """Validate a PRNG key; return a typed key (legacy uint32 keys are wrapped).
 
@@ -100,7 +91,6 @@ def check_key(key: Any, selector: str, *, required: bool) -> jax.Array | None:
                 f"selector {selector!r} needs a PRNG key: pass `key=jax.random.key(seed)`."
             )
         return None
-    _reject_tracer("key", key)
     return V.check_key("key", key)
 
 
@@ -116,7 +106,6 @@ def _prob_stats(p):
 
 
 def _as_array(name: str, x: Any) -> Any:
-    _reject_tracer(name, x)
     if isinstance(x, jax.Array) or isinstance(x, np.ndarray):
         return x
     try:
@@ -127,6 +116,8 @@ def _as_array(name: str, x: Any) -> Any:
 
 def _check_finite(name: str, x: Any) -> None:
     """Finite check that runs on the array's device (no host copy of big pools)."""
+    if V.is_tracer(x):
+        return
     if isinstance(x, jax.Array):
         if not bool(_finite_stats(x)):
             V.check_finite(name, np.asarray(x))  # raises with the first bad index
@@ -143,6 +134,8 @@ POOL_FIELDS = {
 
 
 def _check_probs(name: str, p: Any) -> None:
+    if V.is_tracer(p):
+        return
     lo, dev = (float(v) for v in _prob_stats(jnp.asarray(p)))
     tol = 2e-2 if jnp.finfo(p.dtype).bits <= 16 else 1e-3
     if lo < -tol or dev > tol:
@@ -153,16 +146,22 @@ def _check_probs(name: str, p: Any) -> None:
 
 
 class Prepared(NamedTuple):
-    """Validated selector inputs (see :func:`prepare`)."""
+    """Validated selector inputs (see :func:`prepare`).
+
+    ``traced``: some input is a tracer (the selector runs inside the caller's
+    ``jit``, e.g. the fused acquisition program): concrete checks were skipped
+    (the caller validated at its boundary) and ``labeled_idx`` is None.
+    """
 
     key: jax.Array | None
     arrays: dict  # field -> array (unpadded, as given)
     labeled: Any  # (N,) bool array
     mask: Any  # (N,) bool array
-    labeled_idx: np.ndarray  # (L,) int indices of labeled points
+    labeled_idx: np.ndarray | None  # (L,) int indices of labeled points (eager only)
     n: int
     budget: int
     layout: "Layout"
+    traced: bool = False
 
     def output(self, x: jax.Array) -> jax.Array:
         """Place a replicated selector output on the caller's mesh.
@@ -172,9 +171,35 @@ class Prepared(NamedTuple):
         composes with their (possibly Explicit-typed) arrays.
         """
         mesh = self.layout.user_mesh
-        if mesh is None:
+        if mesh is None or self.traced:
             return x
         return jax.device_put(x, NamedSharding(mesh, P()))
+
+    def centers_index(self, max_labeled: int | None) -> tuple[jax.Array, bool | None]:
+        """(lab_idx, has_labeled) for the kernels.
+
+        ``lab_idx``: (S,) int32 indices of the labeled points, -1 padding, with
+        S = ``max_labeled`` (a static capacity, e.g. the fixed labeled buffer
+        of the acquisition program; at least 1) or, eagerly without it, a
+        bucket of the count (limits recompilation). ``has_labeled``: static
+        bool when it is known here, None when the kernel must decide from
+        ``lab_idx`` (traced inputs or a given capacity: one program for
+        every count).
+        """
+        if max_labeled is not None:
+            size = max(int(max_labeled), 1)
+            if self.labeled_idx is not None:
+                if len(self.labeled_idx) > size:
+                    raise ValueError(
+                        f"`max_labeled`={max_labeled} is smaller than the number of labeled "
+                        f"points ({len(self.labeled_idx)}).")
+                return padded_index(self.labeled_idx, size), None
+            return jnp.nonzero(self.labeled, size=size, fill_value=-1)[0].astype(jnp.int32), None
+        if self.labeled_idx is None:
+            size = max(self.n, 1)
+            return jnp.nonzero(self.labeled, size=size, fill_value=-1)[0].astype(jnp.int32), None
+        n_lab = len(self.labeled_idx)
+        return padded_index(self.labeled_idx, bucket(n_lab)), n_lab > 0
 
 
 def prepare(
@@ -209,6 +234,7 @@ def prepare(
     """
     budget = V.check_positive_int("budget", budget)
     key = check_key(key, selector, required=need_key)
+    traced = any(V.is_tracer(v) for v in jax.tree.leaves((key, pool, labeled, mask)))
     if not isinstance(pool, Mapping):
         raise TypeError(
             "`pool` must be a dict of per-point arrays, e.g. {'embeddings': (N, d), "
@@ -238,6 +264,10 @@ def prepare(
     lengths["labeled"] = labeled
     lengths["mask"] = mask
     V.check_same_length(**lengths)
+    if traced:  # inside the caller's jit: it checked the counts at its boundary
+        layout = make_layout(n, (), mesh=mesh, block_size=block_size)
+        return Prepared(key, arrays, jnp.asarray(labeled), jnp.asarray(mask), None, n, budget,
+                        layout, traced=True)
     lab_np = np.asarray(labeled)
     cand = int(np.count_nonzero(np.asarray(mask) & ~lab_np))
     V.check_budget(

@@ -150,14 +150,22 @@ def _kernel(ax, a, h, cand, lab_idx, u, *, layout, budget, has_labeled):
         w = jnp.where(any_pos, w, avail.astype(dt))
         return K.tree_sample(ax, w, ut, layout.block)
 
-    if has_labeled:
+    def warm():
         la = C.gather_rows(ax, a, lab_idx, off)
         lh = C.gather_rows(ax, h, lab_idx, off)
         d2 = _min_to_labeled(a, h, g2, la, lh, lab_idx >= 0, layout.block)
-        first = draw(d2, cand, u[0])
-    else:
+        return d2, draw(d2, cand, u[0])
+
+    def cold():
         d2 = jnp.full((n_loc,), jnp.inf, dt)
-        first, _ = C.global_argmax(ax, jnp.where(cand, g2, -jnp.inf), off)
+        return d2, C.global_argmax(ax, jnp.where(cand, g2, -jnp.inf), off)[0]
+
+    if has_labeled is None:  # decided at run time: one program for any labeled count
+        (d2_w, first_w), (d2_c, first_c) = warm(), cold()
+        any_lab = jnp.any(lab_idx >= 0)
+        d2, first = jnp.where(any_lab, d2_w, d2_c), jnp.where(any_lab, first_w, first_c)
+    else:
+        d2, first = warm() if has_labeled else cold()
     picks = jnp.zeros((budget,), jnp.int32).at[0].set(first)
 
     def step(t, state):
@@ -188,7 +196,8 @@ def _badge(key, probs, emb, labeled, mask, lab_idx, *, layout, budget, has_label
     return C.run_kernel(layout, kern, (a, h, cand), (lab_idx, u))
 
 
-def select_badge(key, pool, budget, *, labeled=None, mask=None, mesh=None, block_size=None):
+def select_badge(key, pool, budget, *, labeled=None, mask=None, mesh=None, block_size=None,
+                 max_labeled=None):
     """BADGE selection: k-means++ seeding on never-materialized gradient embeddings.
 
     Args:
@@ -202,6 +211,8 @@ def select_badge(key, pool, budget, *, labeled=None, mask=None, mesh=None, block
       mask: optional (N,) bool, candidates allowed (None = all).
       mesh: optional ``jax.sharding.Mesh`` to shard the point axis over.
       block_size: optional row block (power of two >= 8).
+      max_labeled: optional static capacity of the labeled-center buffer (see
+        :func:`~ads_jax.selection.select_coreset`).
 
     Returns:
       (budget,) int32 pool indices in selection order, unique, none labeled,
@@ -210,8 +221,7 @@ def select_badge(key, pool, budget, *, labeled=None, mask=None, mesh=None, block
     prep = C.prepare("badge", key, pool, budget, labeled, mask,
                      fields=("probs", "embeddings"), need_key=True, mesh=mesh,
                      block_size=block_size)
-    n_lab = len(prep.labeled_idx)
-    lab_idx = C.padded_index(prep.labeled_idx, C.bucket(n_lab))
+    lab_idx, has_labeled = prep.centers_index(max_labeled)
     return prep.output(_badge(prep.key, prep.arrays["probs"], prep.arrays["embeddings"],
                               prep.labeled, prep.mask, lab_idx, layout=prep.layout,
-                              budget=prep.budget, has_labeled=n_lab > 0))
+                              budget=prep.budget, has_labeled=has_labeled))

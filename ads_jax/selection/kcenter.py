@@ -70,15 +70,26 @@ LAZY_CHUNK = 16
 
 
 def _initial(ax, x, cand, lab_idx, u0, layout, has_labeled, off):
-    """Initial ``md`` (n_local,) and the first pick (global index)."""
-    if has_labeled:
+    """Initial ``md`` (n_local,) and the first pick (global index).
+
+    ``has_labeled``: static True / False, or None to decide from ``lab_idx``
+    at run time (one program for any number of labeled points).
+    """
+    def warm():
         centers = C.gather_rows(ax, x, lab_idx, off)
         md = K.min_sqdist_to_rows(x, centers, lab_idx >= 0, layout.block)
         first, _ = C.global_argmax(ax, jnp.where(cand, md, -jnp.inf), off)
-    else:
+        return md, first
+
+    def cold():
         md = jnp.full((x.shape[0],), jnp.inf, x.dtype)
-        first = K.tree_sample(ax, cand.astype(x.dtype), u0, layout.block)
-    return md, first
+        return md, K.tree_sample(ax, cand.astype(x.dtype), u0, layout.block)
+
+    if has_labeled is None:
+        (md_w, first_w), (md_c, first_c) = warm(), cold()
+        any_lab = jnp.any(lab_idx >= 0)
+        return jnp.where(any_lab, md_w, md_c), jnp.where(any_lab, first_w, first_c)
+    return warm() if has_labeled else cold()
 
 
 def _kernel_matvec(ax, x, cand, lab_idx, u0, *, layout, budget, has_labeled):
@@ -188,7 +199,7 @@ def _coreset(key, x, labeled, mask, lab_idx, *, layout, budget, has_labeled, met
 
 
 def select_coreset(key, pool, budget, *, labeled=None, mask=None, method="auto", mesh=None,
-                   block_size=None):
+                   block_size=None, max_labeled=None):
     """Greedy k-center (Core-set) selection of ``budget`` pool points.
 
     Args:
@@ -205,6 +216,11 @@ def select_coreset(key, pool, budget, *, labeled=None, mask=None, method="auto",
       mesh: optional ``jax.sharding.Mesh``; shard the point axis over all of its
         axes (default: the mesh of a sharded pool array, else one device).
       block_size: optional row block (power of two >= 8) for the blocked GEMMs.
+      max_labeled: optional static capacity of the labeled-center buffer (>=
+        the number of labeled points): one compiled program for every
+        labeled count up to it (the fixed-shape acquisition program passes
+        its labeled buffer size). Required for speed when called under
+        ``jit`` (default there: N).
 
     Returns:
       (budget,) int32 indices into the pool, in selection order: unique, none
@@ -216,14 +232,13 @@ def select_coreset(key, pool, budget, *, labeled=None, mask=None, method="auto",
     V.check_choice("method", method, METHODS)
     prep = C.prepare("coreset", key, pool, budget, labeled, mask,
                      fields=("embeddings",), need_key=False, mesh=mesh, block_size=block_size)
-    n_lab = len(prep.labeled_idx)
+    lab_idx, has_labeled = prep.centers_index(max_labeled)
     key = prep.key
-    if n_lab == 0 and key is None:
-        raise TypeError("selector 'coreset' needs a PRNG key when no point is labeled: "
-                        "pass `key=jax.random.key(seed)`.")
     if key is None:
+        if has_labeled is False or prep.traced or max_labeled is not None:
+            raise TypeError("selector 'coreset' needs a PRNG key when no point is labeled (or may be, "
+                            "under jit): pass `key=jax.random.key(seed)`.")
         key = jax.random.key(0)  # unused
-    lab_idx = C.padded_index(prep.labeled_idx, C.bucket(n_lab))
     return prep.output(_coreset(key, prep.arrays["embeddings"], prep.labeled, prep.mask, lab_idx,
-                                layout=prep.layout, budget=prep.budget, has_labeled=n_lab > 0,
+                                layout=prep.layout, budget=prep.budget, has_labeled=has_labeled,
                                 method=method))

@@ -327,7 +327,7 @@ def _run(key, pool, budget, labeled, mask, iterations, tol, neighbors, mesh, blo
 
 
 def select_kmedians(key, pool, budget, *, labeled=None, mask=None, iterations=10, tol=1e-4,
-                    neighbors=8, mesh=None, block_size=None):
+                    neighbors=8, mesh=None, block_size=None, max_labeled=None):
     """K-Medians selection: one pool point per median of a k = ``budget`` clustering.
 
     Args:
@@ -341,6 +341,8 @@ def select_kmedians(key, pool, budget, *, labeled=None, mask=None, iterations=10
       neighbors: nearest candidates kept per median for the mapping step.
       mesh: optional ``jax.sharding.Mesh`` to shard the point axis over.
       block_size: optional row block (power of two >= 8).
+      max_labeled: accepted for a uniform signature (labeled points take no
+        part in the clustering).
 
     Returns:
       (budget,) int32 pool indices, unique, none labeled, none masked out.

@@ -27,11 +27,11 @@ __all__ = ["SELECTORS", "SelectorConfig", "register_selector", "get_selector",
 SELECTORS = Registry("selector", "Register new ones with register_selector(name, fn).")
 
 #: Parameters of the selector signature that are not options.
-_NOT_OPTIONS = ("key", "pool", "budget", "labeled", "mask", "mesh")
+_NOT_OPTIONS = ("key", "pool", "budget", "labeled", "mask", "mesh", "max_labeled")
 
 
 def register_selector(name: str, fn: Callable | None = None, *, options: type | None = None,
-                      overwrite: bool = False):
+                      traceable: bool = False, overwrite: bool = False):
     """Register ``fn`` under ``name``; usable as ``@register_selector("name")``.
 
     Args:
@@ -39,6 +39,9 @@ def register_selector(name: str, fn: Callable | None = None, *, options: type | 
       fn: the selector (see the module docstring for its signature).
       options: dataclass type of its options; default: built from ``fn``'s
         keyword arguments with defaults (types from annotations or defaults).
+      traceable: ``fn`` works on traced inputs (inside ``jit``) with a static
+        ``budget``; then the fused acquisition program includes it. Otherwise
+        the program runs up to the selector and calls it eagerly.
       overwrite: allow replacing an existing name (default: ValueError).
 
     Returns:
@@ -51,7 +54,7 @@ def register_selector(name: str, fn: Callable | None = None, *, options: type | 
         if not callable(f):
             raise TypeError(f"`fn` must be callable, got {type(f).__name__}.")
         SELECTORS.register(name, f, options=options or options_from_signature(f, _NOT_OPTIONS),
-                           overwrite=overwrite)
+                           overwrite=overwrite, traceable=bool(traceable))
         return f
 
     return _register if fn is None else _register(fn)

@@ -126,6 +126,7 @@ _DOC = """{title}
       labeled: optional (N,) bool, points never selected.
       mask: optional (N,) bool, candidates allowed (None = all).
       mesh: optional ``jax.sharding.Mesh`` to shard the point axis over.
+      max_labeled: accepted for a uniform signature (unused).
 
     Returns:
       (budget,) int32 pool indices sorted by score (descending; ties -> lowest
@@ -133,23 +134,23 @@ _DOC = """{title}
     """
 
 
-def select_entropy(key, pool, budget, *, labeled=None, mask=None, mesh=None):
+def select_entropy(key, pool, budget, *, labeled=None, mask=None, mesh=None, max_labeled=None):
     return _select("entropy", "probs", key, pool, budget, labeled, mask, mesh)
 
 
-def select_margin(key, pool, budget, *, labeled=None, mask=None, mesh=None):
+def select_margin(key, pool, budget, *, labeled=None, mask=None, mesh=None, max_labeled=None):
     return _select("margin", "probs", key, pool, budget, labeled, mask, mesh)
 
 
-def select_least_confidence(key, pool, budget, *, labeled=None, mask=None, mesh=None):
+def select_least_confidence(key, pool, budget, *, labeled=None, mask=None, mesh=None, max_labeled=None):
     return _select("least_confidence", "probs", key, pool, budget, labeled, mask, mesh)
 
 
-def select_top_value(key, pool, budget, *, labeled=None, mask=None, mesh=None):
+def select_top_value(key, pool, budget, *, labeled=None, mask=None, mesh=None, max_labeled=None):
     return _select("top_value", "scores", key, pool, budget, labeled, mask, mesh)
 
 
-def select_random(key, pool, budget, *, labeled=None, mask=None, mesh=None):
+def select_random(key, pool, budget, *, labeled=None, mask=None, mesh=None, max_labeled=None):
     return _select("random", None, key, pool, budget, labeled, mask, mesh)
 
 

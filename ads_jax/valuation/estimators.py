@@ -19,7 +19,7 @@ acquisition.estimator.options.bandwidth=0.5``). Every estimator has one
 signature::
 
     fn(train_emb, train_y, train_values, query_emb, query_probs, *,
-       num_classes, options, mesh, max_class_count) -> (Q,) float
+       num_classes, options, mesh, max_class_count, train_mask) -> (Q,) float
 
 * ``train_emb`` (L, d) float, ``train_y`` (L,) int32, ``train_values`` (L,)
   float: the labeled points and their exact values;
@@ -27,7 +27,10 @@ signature::
   points and the model's class probabilities;
 * ``num_classes`` C; ``options`` the typed options object; ``mesh`` an
   optional device mesh; ``max_class_count`` a static bound on the labeled
-  points of one class (or None), for estimators with a per-class layout.
+  points of one class (or None), for estimators with a per-class layout;
+  ``train_mask`` None or an (L,) bool array whose False rows are padding of
+  a fixed-capacity labeled buffer (the fixed-shape acquisition program):
+  they must not influence the result.
 
 Inputs arrive validated (by ``acquire``); the function must be traceable to
 run inside the fused acquisition program.
@@ -109,12 +112,13 @@ class EstimatorConfig:
 
 
 def run_estimator(config: EstimatorConfig, train_emb, train_y, train_values, query_emb,
-                  query_probs, *, num_classes: int, mesh=None, max_class_count=None):
+                  query_probs, *, num_classes: int, mesh=None, max_class_count=None,
+                  train_mask=None):
     """Stage 2: predicted values (Q,) of the query points under ``config`` (see module doc)."""
     entry = ESTIMATORS.get(config.name)
     return entry.fn(train_emb, train_y, train_values, query_emb, query_probs,
                     num_classes=num_classes, options=config.typed_options(), mesh=mesh,
-                    max_class_count=max_class_count)
+                    max_class_count=max_class_count, train_mask=train_mask)
 
 
 # ---------------------------------------------------------------------------
@@ -157,13 +161,14 @@ class KNNRegressionOptions:
 
 
 def knn_regression(train_emb, train_y, train_values, query_emb, query_probs, *, num_classes,
-                   options: KNNRegressionOptions, mesh=None, max_class_count=None):
+                   options: KNNRegressionOptions, mesh=None, max_class_count=None,
+                   train_mask=None):
     """The paper's per-class KNN value regression (see :mod:`.regression`). -> (Q,) float."""
     return predict_values_unchecked(
         train_emb, train_y, train_values, query_emb, query_probs, num_classes=num_classes,
         k=options.k, top_t=options.top_t, aggregate=options.aggregate, weights=options.weights,
         metric=options.metric, chunk_size=options.chunk_size, max_class_count=max_class_count,
-        method=options.method, mesh=mesh)
+        method=options.method, mesh=mesh, train_mask=train_mask)
 
 
 register_estimator("knn_regression", knn_regression, options=KNNRegressionOptions)

@@ -81,6 +81,7 @@ class _Plan(NamedTuple):
     m_loc: int  # padded validation rows per validation shard
     recursion: Recursion | None  # None for the threshold variant
     options: Any  # the variant's typed options (hashable), or None
+    masked: bool  # a train_mask marks absent players (traced count)
     path: str  # "parallel" | "scan" | "threshold"
     sorter: str  # "host" | "xla"
     metric: str
@@ -107,6 +108,7 @@ def knn_shapley(
     return_matrix: bool = False,
     mesh: Mesh | None = None,
     options: Any = None,
+    train_mask: Any = None,
 ) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Exact KNN-Shapley values of training points, averaged over validation points.
 
@@ -170,6 +172,9 @@ def knn_shapley(
       options: options of a registered variant (a mapping checked against its
         options schema, or the typed options object); ``None`` = its defaults.
         Handed to the recursion as ``ctx.options``.
+      train_mask: optional (N,) bool: False rows are absent players (value 0,
+        and every other value equals the one without them). Lets one
+        compiled program serve a growing labeled set held in a fixed buffer.
 
     Returns:
       ``values``, (N,) float (float32, or float64 for float64 inputs with
@@ -225,23 +230,31 @@ def knn_shapley(
             f"variant {recursion.name!r} has no `coef` (no parallel form); "
             "use method='scan' or 'auto'."
         )
+    if train_mask is not None:
+        V.check_array("train_mask", train_mask, ndim=1, kind="b")
+        V.check_same_length(train_x=train_x, train_mask=train_mask)
     return knn_shapley_unchecked(
         train_x, train_y, val_x, val_y, num_classes=num_classes, k=k, recursion=recursion,
         tau=tau, metric=metric, method=method, val_chunk_size=val_chunk_size,
-        return_matrix=bool(return_matrix), mesh=mesh, options=options)
+        return_matrix=bool(return_matrix), mesh=mesh, options=options, train_mask=train_mask)
 
 
 def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k: int,
                           recursion: Recursion | None, tau: float | None = None,
                           metric: str = "sqeuclidean", method: str = "auto",
                           val_chunk_size: int | None = None, return_matrix: bool = False,
-                          mesh: Mesh | None = None, options: Any = None):
+                          mesh: Mesh | None = None, options: Any = None,
+                          train_mask: Any = None):
     """:func:`knn_shapley` without its input checks (the caller validated them).
 
     ``recursion`` is a :class:`Recursion`, or None for the threshold closed
-    form (then ``tau`` is required). Shapes, dtypes and results as
-    :func:`knn_shapley`. Used by the acquisition step, which checks its
-    inputs once at its own boundary.
+    form (then ``tau`` is required). ``train_mask`` (N,) bool, optional:
+    False rows of the training buffer are absent players (value 0; every other
+    value equals the one computed without them) -- the fixed-shape
+    acquisition program passes a fixed-capacity labeled buffer this way, so
+    one compiled program serves every labeled-set size. Shapes, dtypes and
+    results as :func:`knn_shapley`. Used by the acquisition step, which checks
+    its inputs once at its own boundary.
     """
     n, m = int(train_x.shape[0]), int(val_x.shape[0])
 
@@ -272,7 +285,8 @@ def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k
     chunk = -(-chunk // train_size) * train_size
     plan = _Plan(
         n=n, n_pad=n_pad, chunk=chunk, m_loc=num_chunks * chunk, recursion=recursion,
-        options=options, path=path, sorter=sorter, metric=metric, return_matrix=bool(return_matrix),
+        options=options, masked=train_mask is not None, path=path, sorter=sorter,
+        metric=metric, return_matrix=bool(return_matrix),
         mesh=mesh, train_axis=train_axis, train_size=train_size, val_axes=val_axes,
     )
 
@@ -281,8 +295,9 @@ def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k
     )
     harmonic = jnp.asarray(harmonic_table(n, np.dtype(dtype)))
     tau_parts = _tau_parts(0.0 if tau is None else tau, dtype)
+    mask = jnp.ones((n,), bool) if train_mask is None else jnp.asarray(train_mask, bool)
     values, per_val = _run(
-        train_x, jnp.asarray(train_y).astype(jnp.int32), val_x,
+        train_x, jnp.asarray(train_y).astype(jnp.int32), mask, val_x,
         jnp.asarray(val_y).astype(jnp.int32), jnp.asarray(k, jnp.int32),
         jnp.asarray(num_classes, jnp.int32), tau_parts, harmonic, plan=plan,
     )
@@ -372,14 +387,20 @@ def _platform(mesh: Mesh | None, arrays: tuple) -> str:
 
 # ----------------------------------------------------------------- computation
 @partial(jax.jit, static_argnames=("plan",))
-def _run(train_x, train_y, val_x, val_y, k, num_classes, tau_parts, harmonic, *, plan: _Plan):
+def _run(train_x, train_y, train_mask, val_x, val_y, k, num_classes, tau_parts, harmonic, *,
+         plan: _Plan):
     n, m = train_x.shape[0], val_x.shape[0]
     dtype = jnp.result_type(train_x.dtype, val_x.dtype, jnp.float32)
     # Shared frame of all real points (before padding; exact min/max
     # reductions, so the same for any mesh): distances are ranked and
     # compared with tau in frame units.
-    frame = metric_frame(train_x, val_x, metric=plan.metric)
+    where = None
+    if plan.masked:
+        where = (train_mask, jnp.ones((m,), bool))
+    frame = metric_frame(train_x, val_x, metric=plan.metric, where=where)
     train_x, val_x = to_frame(train_x, frame), to_frame(val_x, frame)
+    if plan.masked:  # absent players: zero rows (never overflow), excluded below
+        train_x = jnp.where(train_mask[:, None], train_x, jnp.zeros((), train_x.dtype))
     tau_m, tau_e = tau_parts
     # tau * 2**-p in one exact step from its mantissa (never via the caller's
     # units, which may not be representable): 0 / inf only if the framed
@@ -389,7 +410,7 @@ def _run(train_x, train_y, val_x, val_y, k, num_classes, tau_parts, harmonic, *,
     m_pad = plan.m_loc * val_size
     tx = jnp.pad(train_x, ((0, plan.n_pad - n), (0, 0)))
     ty = jnp.pad(train_y, (0, plan.n_pad - n))
-    tvalid = jnp.arange(plan.n_pad) < n
+    tvalid = jnp.pad(train_mask, (0, plan.n_pad - n))
     vx = jnp.pad(val_x, ((0, m_pad - m), (0, 0)))
     vy = jnp.pad(val_y, (0, m_pad - m))
     vw = (jnp.arange(m_pad) < m).astype(dtype)
@@ -469,8 +490,8 @@ def _chunk_values(tx, ty, tvalid, cx, cy, cw, k, num_classes, tau, harmonic, pla
         )
         return _weighted_rows(cw, s), (s if plan.return_matrix else None)
 
-    padded = plan.n_pad != plan.n
-    if padded:  # padding points sort last and are cut before the recursion
+    padded = plan.n_pad != plan.n or plan.masked
+    if padded:  # padding / absent points sort last and are cut before the recursion
         dist = jnp.where(tvalid[None, :], dist, jnp.asarray(jnp.inf, dtype))
     if ax is not None:
         # Rows -> devices along the train axis, columns gathered: each device
@@ -487,13 +508,22 @@ def _chunk_values(tx, ty, tvalid, cx, cy, cw, k, num_classes, tau, harmonic, pla
 
     match, rank = sort_matches(dist, ty_all, cy_g, sorter=plan.sorter)
     a = match.astype(dtype)
-    if padded:
-        a = a[:, : plan.n]
-    ctx = RecursionContext(plan.n, k, num_classes, harmonic, plan.options)
+    if plan.masked:
+        # A traced number of real players, sorted first: the recursion runs
+        # over the whole buffer with ctx.n = that count and zeros past it.
+        n_real = jnp.sum(valid_all.astype(jnp.int32))
+        a = jnp.where(jnp.arange(plan.n_pad)[None, :] < n_real, a, jnp.zeros((), dtype))
+        ctx = RecursionContext(n_real, k, num_classes, harmonic, plan.options, plan.n_pad)
+        cut = plan.n_pad
+    else:
+        if padded:
+            a = a[:, : plan.n]
+        ctx = RecursionContext(plan.n, k, num_classes, harmonic, plan.options)
+        cut = plan.n
     path_fn = parallel_sorted if plan.path == "parallel" else scan_sorted
     s_sorted = jax.vmap(lambda row: path_fn(row, plan.recursion, ctx))(a)
     if padded:
-        s = jnp.take_along_axis(s_sorted, jnp.minimum(rank, plan.n - 1), axis=1)
+        s = jnp.take_along_axis(s_sorted, jnp.minimum(rank, cut - 1), axis=1)
         s = jnp.where(valid_all[None, :], s, jnp.zeros((), dtype))
     else:
         s = jnp.take_along_axis(s_sorted, rank, axis=1)

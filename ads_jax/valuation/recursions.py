@@ -75,19 +75,38 @@ class RecursionContext(NamedTuple):
     """What a recursion may use besides the sorted match indicators.
 
     Attributes:
-      n: number of training points ``N`` (static Python int).
+      n: number of training points ``N``: a static Python int, or -- when the
+        training set is a fixed-capacity buffer with masked-out rows (the
+        fixed-shape acquisition program) -- a traced int32 scalar. Then the
+        sorted indicators ``a`` have ``size >= N`` entries, the real points
+        first and zeros after them. Write recursions that work either way:
+        index the farthest real point as ``ctx.last(a)`` (not ``a[-1]``), use
+        ``ctx.size`` for shapes and ``jnp.where`` instead of ``if`` on ``n``.
       k: ``K``, int32 scalar (traced: one compiled program serves every K).
       num_classes: ``C``, int32 scalar (traced).
-      harmonic: (N+1,) float table, ``harmonic[m] = H_m = sum_{j<=m} 1/j``.
+      harmonic: (size+1,) float table, ``harmonic[m] = H_m = sum_{j<=m} 1/j``.
       options: the variant's typed options (a frozen dataclass registered with
         :func:`ads_jax.valuation.register_valuation`; static), or None.
+      size: static length of ``a`` (``None``: equal to ``n``).
     """
 
-    n: int
+    n: Any
     k: Any
     num_classes: Any
     harmonic: Any
     options: Any = None
+    size: int | None = None
+
+    @property
+    def length(self) -> int:
+        """Static length of the sorted arrays (``size``, else ``n``)."""
+        return int(self.n) if self.size is None else int(self.size)
+
+    def last(self, a: jax.Array) -> jax.Array:
+        """``a`` at the farthest real point (rank N): ``a[N - 1]``."""
+        if self.size is None:
+            return a[-1]
+        return a[jnp.asarray(self.n, jnp.int32) - 1]
 
 
 class Recursion(NamedTuple):
@@ -126,7 +145,7 @@ def linear_step(coef: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
 # --------------------------------------------------------------------------- jia
 def _jia_base(a: jax.Array, ctx: RecursionContext) -> jax.Array:
     # a_N / max(N, K): exact for every K (Jia et al.'s a_N / N only for K <= N).
-    return a[-1] / jnp.asarray(jnp.maximum(ctx.n, ctx.k), a.dtype)
+    return ctx.last(a) / jnp.asarray(jnp.maximum(ctx.n, ctx.k), a.dtype)
 
 
 def _jia_coef(i: jax.Array, ctx: RecursionContext) -> jax.Array:
@@ -140,13 +159,15 @@ JIA = Recursion("jia", _jia_base, linear_step(_jia_coef), _jia_coef)
 # -------------------------------------------------------------------------- soft
 def _soft_base(a: jax.Array, ctx: RecursionContext) -> jax.Array:
     n = ctx.n
-    a_n = a[-1]
+    a_n = ctx.last(a)
     inv_c = 1.0 / jnp.asarray(ctx.num_classes, a.dtype)
-    if n == 1:
+    if isinstance(n, int) and n == 1:
         return a_n - inv_c
-    mean_rest = (jnp.sum(a) - a_n) / (n - 1)
+    nf = jnp.asarray(n, a.dtype)
+    mean_rest = (jnp.sum(a) - a_n) / jnp.maximum(nf - 1.0, 1.0)  # a is 0 past N
     h = jnp.asarray(ctx.harmonic, a.dtype)[jnp.minimum(ctx.k, n)]
-    return (a_n - inv_c + (h - 1.0) * (a_n - mean_rest)) / n
+    s = (a_n - inv_c + (h - 1.0) * (a_n - mean_rest)) / nf
+    return s if isinstance(n, int) else jnp.where(n == 1, a_n - inv_c, s)
 
 
 def _soft_coef(i: jax.Array, ctx: RecursionContext) -> jax.Array:
@@ -154,7 +175,8 @@ def _soft_coef(i: jax.Array, ctx: RecursionContext) -> jax.Array:
     k = jnp.asarray(ctx.k, i.dtype)
     m = jnp.minimum(ctx.k, n - 1)  # coalitions without alpha_i, alpha_{i+1} have <= N-2 members
     h = jnp.asarray(ctx.harmonic, i.dtype)[m]
-    return h / (n - 1) + (jnp.minimum(k, i) / i - jnp.asarray(m, i.dtype) / (n - 1)) / k
+    n1 = jnp.maximum(jnp.asarray(n - 1, i.dtype), 1.0)  # (unused when N = 1)
+    return h / n1 + (jnp.minimum(k, i) / i - jnp.asarray(m, i.dtype) / n1) / k
 
 
 SOFT = Recursion("soft", _soft_base, linear_step(_soft_coef), _soft_coef)
@@ -165,12 +187,13 @@ def parallel_sorted(a: jax.Array, recursion: Recursion, ctx: RecursionContext) -
     """Values in sorted order via a reverse cumulative sum (parallel scan).
 
     Args:
-      a: (N,) float match indicators in sorted order (nearest first).
+      a: (size,) float match indicators in sorted order (nearest first), the
+        N = ``ctx.n`` real points first.
       recursion: a :class:`Recursion` with ``coef``.
-      ctx: :class:`RecursionContext` with ``n == N``.
+      ctx: :class:`RecursionContext`.
 
     Returns:
-      (N,) ``s`` in sorted order, dtype of ``a``.
+      (size,) ``s`` in sorted order, dtype of ``a`` (zeros past N).
     """
     if recursion.coef is None:
         raise ValueError(
@@ -178,12 +201,20 @@ def parallel_sorted(a: jax.Array, recursion: Recursion, ctx: RecursionContext) -
             "use method='scan'."
         )
     s_n = jnp.asarray(recursion.base(a, ctx), a.dtype)
-    if ctx.n == 1:
+    size = ctx.length
+    if size == 1:
         return s_n[None]
-    i = jnp.arange(1, ctx.n, dtype=a.dtype)
+    i = jnp.arange(1, size, dtype=a.dtype)
     coef = jnp.pad(recursion.coef(i, ctx).astype(a.dtype), (0, 1))  # c_N := 0
     a_next = jnp.pad(a[1:], (0, 1))
-    inc = ((a - a_next) * coef).at[-1].set(s_n)  # (a_i - a_{i+1}) c_i, then s_N
+    inc = (a - a_next) * coef  # (a_i - a_{i+1}) c_i, then s_N
+    if ctx.size is None:
+        inc = inc.at[-1].set(s_n)
+    else:  # N real points of `size`: increments below N, s_N at N, zeros past it
+        pos = jnp.arange(size)
+        n = jnp.asarray(ctx.n, jnp.int32)
+        inc = jnp.where(pos < n - 1, inc, jnp.zeros((), a.dtype))
+        inc = jnp.where(pos == n - 1, s_n, inc)
     return lax.cumsum(inc, axis=0, reverse=True)
 
 
@@ -191,21 +222,26 @@ def scan_sorted(a: jax.Array, recursion: Recursion, ctx: RecursionContext) -> ja
     """Values in sorted order via the literal recursion, farthest to nearest.
 
     Args:
-      a: (N,) float match indicators in sorted order (nearest first).
+      a: (size,) float match indicators in sorted order (nearest first), the
+        N = ``ctx.n`` real points first.
       recursion: any :class:`Recursion` (``step`` may be non-linear).
-      ctx: :class:`RecursionContext` with ``n == N``.
+      ctx: :class:`RecursionContext`.
 
     Returns:
-      (N,) ``s`` in sorted order, dtype of ``a``.
+      (size,) ``s`` in sorted order, dtype of ``a`` (entries past N are
+      meaningless; callers mask them).
     """
     s_n = jnp.asarray(recursion.base(a, ctx), a.dtype)
-    if ctx.n == 1:
+    size = ctx.length
+    if size == 1:
         return s_n[None]
-    ranks = jnp.arange(1, ctx.n, dtype=a.dtype)
+    ranks = jnp.arange(1, size, dtype=a.dtype)
 
     def body(s_next, xs):
         a_i, a_next, i = xs
         s_i = jnp.asarray(recursion.step(s_next, a_i, a_next, i, ctx), a.dtype)
+        if ctx.size is not None:  # ranks >= N: not yet reached the real points
+            s_i = jnp.where(i < jnp.asarray(ctx.n, a.dtype), s_i, s_next)
         return s_i, s_i
 
     _, s = lax.scan(body, s_n, (a[:-1], a[1:], ranks), reverse=True)

@@ -16,8 +16,10 @@ A registration is one of:
   runs on the exact engine (:func:`~ads_jax.valuation.knn_shapley`: chunked,
   sharded, both the parallel and the ``lax.scan`` paths);
 * a function ``fn(train_x, train_y, val_x, val_y, *, num_classes, k, metric,
-  options, mesh) -> (N,) float`` -- any other valuation (it must be
-  traceable to run inside the fused acquisition program).
+  options, mesh, train_mask) -> (N,) float`` -- any other valuation (it must
+  be traceable to run inside the fused acquisition program; ``train_mask``
+  is None or an (N,) bool array whose False rows are padding of a
+  fixed-capacity labeled buffer: absent players, value 0).
 
 ``options=`` is a frozen dataclass whose fields are the rule's options
 (``tau`` of ``threshold``); configs give them as a JSON object
@@ -81,7 +83,8 @@ def register_valuation(name: str, recursion_or_fn: Recursion | Callable, *,
       name: the name configs use (``acquisition.valuation.name``).
       recursion_or_fn: a :class:`Recursion` (a KNN-Shapley variant) or a
         valuation function ``fn(train_x (N, d), train_y (N,) int32, val_x (M, d),
-        val_y (M,) int32, *, num_classes, k, metric, options, mesh) -> (N,) float``.
+        val_y (M,) int32, *, num_classes, k, metric, options, mesh, train_mask)
+        -> (N,) float``.
       options: frozen dataclass type of the rule's options (None: no options).
       utility: optional NumPy definition of the game, for brute-force tests:
         ``utility(member (S, N) bool, match (N,) float, dist (N,) float, *, k,
@@ -166,7 +169,7 @@ class ValuationConfig:
 
 
 def run_valuation(config: ValuationConfig, train_x, train_y, val_x, val_y, *,
-                  num_classes: int, mesh=None):
+                  num_classes: int, mesh=None, train_mask=None):
     """Stage 1: values of the labeled points under ``config`` (inputs already checked).
 
     Args:
@@ -175,9 +178,10 @@ def run_valuation(config: ValuationConfig, train_x, train_y, val_x, val_y, *,
       val_x: (M, d) float validation embeddings; val_y (M,) int32.
       num_classes: C.
       mesh: optional mesh (see :func:`~ads_jax.valuation.knn_shapley`).
+      train_mask: optional (N,) bool, False for padding rows (absent players).
 
     Returns:
-      (N,) float values. Traceable (when the registered rule is).
+      (N,) float values (0 at padding rows). Traceable (when the registered rule is).
     """
     from ads_jax.valuation.knn_shapley import knn_shapley_unchecked
 
@@ -187,13 +191,13 @@ def run_valuation(config: ValuationConfig, train_x, train_y, val_x, val_y, *,
     if kind == "recursion":
         return knn_shapley_unchecked(train_x, train_y, val_x, val_y, num_classes=num_classes,
                                      k=config.k, recursion=entry.fn, metric=config.metric,
-                                     mesh=mesh, options=options)
+                                     mesh=mesh, options=options, train_mask=train_mask)
     if kind == "threshold":
         return knn_shapley_unchecked(train_x, train_y, val_x, val_y, num_classes=num_classes,
                                      k=config.k, recursion=None, tau=options.tau,
-                                     metric=config.metric, mesh=mesh)
+                                     metric=config.metric, mesh=mesh, train_mask=train_mask)
     return entry.fn(train_x, train_y, val_x, val_y, num_classes=num_classes, k=config.k,
-                    metric=config.metric, options=options, mesh=mesh)
+                    metric=config.metric, options=options, mesh=mesh, train_mask=train_mask)
 
 
 # ---------------------------------------------------------------------------

@@ -319,7 +319,7 @@ def _network_indices(dist, k):
 
 
 def _predict_values_impl(
-    train_emb, train_y, train_values, query_emb, query_probs, *,
+    train_emb, train_y, train_values, query_emb, query_probs, fallback=None, *,
     num_classes, k, top_t, aggregate, weights, metric, chunk_size, max_class_count, method,
 ):
     """Traceable core of :func:`predict_values` (no input checks); the
@@ -327,7 +327,10 @@ def _predict_values_impl(
 
     ``max_class_count`` (static) >= the largest number of labeled points of
     one class (used by ``method="grouped"`` and ``"network"``); ``method`` is
-    "network", "masked" or "grouped" (same results).
+    "network", "masked" or "grouped" (same results). Labels equal to
+    ``num_classes`` mark absent (padding) rows: no class uses them.
+    ``fallback``: value of a query none of whose classes has a labeled point
+    (default ``min(train_values)``).
     """
     dtype = jnp.result_type(train_emb.dtype, query_emb.dtype, train_values.dtype, jnp.float32)
     train_emb = train_emb.astype(dtype)
@@ -337,7 +340,7 @@ def _predict_values_impl(
     lmax = int(max(1, min(max_class_count, n)))
     t_eff = int(min(top_t, num_classes))
     search_metric = "sqeuclidean" if metric == "euclidean" else metric
-    fallback = jnp.min(train_values)
+    fallback = jnp.min(train_values) if fallback is None else fallback
     emb_pad = jnp.concatenate([train_emb, jnp.zeros((1, train_emb.shape[1]), dtype)])
     val_pad = jnp.concatenate([train_values, jnp.zeros((1,), dtype)])
     if method == "network":
@@ -450,7 +453,7 @@ def _predict_values_impl(
     return map_row_blocks(block, query_emb, chunk_size, query_probs)
 
 
-def _framed(train_emb, query_emb, train_values, metric):
+def _framed(train_emb, query_emb, train_values, metric, train_mask):
     """Labeled and query embeddings moved into their shared frame
     (:func:`ads_jax.distances.metric_frame`: centered on the midpoint of the
     per-coordinate range of both sets and scaled by a power of two; identity
@@ -461,14 +464,30 @@ def _framed(train_emb, query_emb, train_values, metric):
     with exact min/max reductions: the same frame on any mesh."""
     dtype = jnp.result_type(train_emb.dtype, query_emb.dtype, train_values.dtype, jnp.float32)
     train_emb, query_emb = train_emb.astype(dtype), query_emb.astype(dtype)
-    frame = metric_frame(train_emb, query_emb, metric=metric)
-    return to_frame(train_emb, frame), to_frame(query_emb, frame)
+    frame = metric_frame(train_emb, query_emb, metric=metric,
+                         where=(train_mask, jnp.ones(query_emb.shape[0], bool)))
+    train_emb = jnp.where(train_mask[:, None], to_frame(train_emb, frame), jnp.zeros((), dtype))
+    return train_emb, to_frame(query_emb, frame)
 
 
-def _predict_values_framed(train_emb, train_y, train_values, query_emb, query_probs, **kw):
+def _absent_as_extra_class(train_y, train_values, train_mask, num_classes):
+    """Labeled buffer rows that are padding (``train_mask`` False) get the label
+    ``num_classes``: no per-class regressor sees them (every class table and
+    class mask drops that label). Returns (labels, fallback value = the least
+    valuable real labeled point)."""
+    y = jnp.where(train_mask, train_y.astype(jnp.int32), num_classes)
+    fallback = jnp.min(jnp.where(train_mask, train_values, jnp.inf))
+    return y, fallback
+
+
+def _predict_values_framed(train_emb, train_y, train_values, train_mask, query_emb,
+                           query_probs, **kw):
     """:func:`_predict_values_impl` on framed embeddings (single device)."""
-    train_emb, query_emb = _framed(train_emb, query_emb, train_values, kw["metric"])
-    return _predict_values_impl(train_emb, train_y, train_values, query_emb, query_probs, **kw)
+    train_emb, query_emb = _framed(train_emb, query_emb, train_values, kw["metric"], train_mask)
+    train_y, fallback = _absent_as_extra_class(train_y, train_values, train_mask,
+                                               kw["num_classes"])
+    return _predict_values_impl(train_emb, train_y, train_values, query_emb, query_probs,
+                                fallback=fallback, **kw)
 
 
 _STATIC = ("num_classes", "k", "top_t", "aggregate", "weights", "metric", "chunk_size",
@@ -478,12 +497,13 @@ _predict_values_jit = jax.jit(_predict_values_framed, static_argnames=_STATIC)
 
 @partial(jax.jit, static_argnames=_STATIC + ("mesh", "axes"))
 def _predict_values_sharded(
-    train_emb, train_y, train_values, query_emb, query_probs, *,
+    train_emb, train_y, train_values, train_mask, query_emb, query_probs, *,
     num_classes, k, top_t, aggregate, weights, metric, chunk_size, max_class_count, method,
     mesh, axes,
 ):
     # Frame first: of the global, unpadded arrays (shards must share one frame).
-    train_emb, query_emb = _framed(train_emb, query_emb, train_values, metric)
+    train_emb, query_emb = _framed(train_emb, query_emb, train_values, metric, train_mask)
+    train_y, fallback = _absent_as_extra_class(train_y, train_values, train_mask, num_classes)
     n_q = query_emb.shape[0]
     n_dev = int(np.prod([mesh.shape[a] for a in axes]))
     pad = (-n_q) % n_dev
@@ -500,13 +520,14 @@ def _predict_values_sharded(
     explicit = any(t == jax.sharding.AxisType.Explicit for t in mesh.axis_types)
     if explicit:
         sh = lambda a, s: jax.reshard(a, jax.sharding.NamedSharding(mesh, s))
-        train_emb, train_y, train_values = (sh(a, P()) for a in (train_emb, train_y, train_values))
+        train_emb, train_y, train_values, fallback = (
+            sh(a, P()) for a in (train_emb, train_y, train_values, fallback))
         query_emb, query_probs = sh(query_emb, spec), sh(query_probs, spec)
     out = jax.shard_map(
         fn, mesh=mesh,
-        in_specs=(P(), P(), P(), spec, spec),
+        in_specs=(P(), P(), P(), spec, spec, P()),
         out_specs=spec,
-    )(train_emb, train_y, train_values, query_emb, query_probs)
+    )(train_emb, train_y, train_values, query_emb, query_probs, fallback)
     if explicit and pad:
         # A sharded axis cannot be sliced to a non-multiple of the device
         # count; gather the (Q,) result (small) before dropping the padding.
@@ -638,11 +659,15 @@ def predict_values_unchecked(train_emb, train_y, train_values, query_emb, query_
                              num_classes: int, k: int, top_t: int, aggregate: str,
                              weights: str, metric: str, chunk_size: int,
                              max_class_count: int | None, method: str = "auto",
-                             mesh: jax.sharding.Mesh | None = None) -> jax.Array:
+                             mesh: jax.sharding.Mesh | None = None,
+                             train_mask: jax.Array | None = None) -> jax.Array:
     """:func:`predict_values` without its input checks (the caller validated them).
 
     ``max_class_count``: static bound on the largest class of ``train_y``
-    (None: L, the safe bound). Shapes and result as :func:`predict_values`.
+    (None: L, the safe bound). ``train_mask``: optional (L,) bool, False rows
+    of the labeled buffer are padding (never neighbours) -- the fixed-shape
+    acquisition program's growing labeled set. Shapes and result as
+    :func:`predict_values`.
     """
     n_train = int(train_emb.shape[0])
     bound = n_train if max_class_count is None else min(int(max_class_count), n_train)
@@ -652,7 +677,9 @@ def predict_values_unchecked(train_emb, train_y, train_values, query_emb, query_
     kw = dict(num_classes=num_classes, k=k, top_t=top_t, aggregate=aggregate,
               weights=weights, metric=metric, chunk_size=chunk_size,
               max_class_count=bound, method=method)
-    args = (jnp.asarray(train_emb), jnp.asarray(train_y), jnp.asarray(train_values),
+    mask = (jnp.ones((n_train,), bool) if train_mask is None
+            else jnp.asarray(train_mask, bool))
+    args = (jnp.asarray(train_emb), jnp.asarray(train_y), jnp.asarray(train_values), mask,
             jnp.asarray(query_emb), jnp.asarray(query_probs))
     if mesh is None:
         return _predict_values_jit(*args, **kw)

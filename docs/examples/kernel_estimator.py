@@ -33,15 +33,22 @@ class KernelOptions:
 
 
 def kernel_estimator(train_emb, train_y, train_values, query_emb, query_probs, *, num_classes,
-                     options, mesh=None, max_class_count=None):
-    """(Q,) kernel-regressed values of the query points (traceable; labels unused)."""
+                     options, mesh=None, max_class_count=None, train_mask=None):
+    """(Q,) kernel-regressed values of the query points (traceable; labels unused).
+
+    ``train_mask`` (L,) bool or None: False rows are padding of a fixed-size
+    labeled buffer and get zero weight.
+    """
     x = jnp.asarray(train_emb, jnp.float32)
     q = jnp.asarray(query_emb, jnp.float32)
-    center = jnp.mean(x, axis=0)  # shared offset cancels before the squared distances
+    use = jnp.ones(x.shape[0], bool) if train_mask is None else train_mask
+    n = jnp.maximum(jnp.sum(use), 1)
+    center = jnp.sum(jnp.where(use[:, None], x, 0.0), 0) / n  # a shared offset cancels
     x, q = x - center, q - center
-    h2 = options.bandwidth * jnp.maximum(jnp.mean(jnp.sum(x * x, -1)), 1e-12)
+    spread = jnp.sum(jnp.where(use, jnp.sum(x * x, -1), 0.0)) / n
+    h2 = options.bandwidth * jnp.maximum(spread, 1e-12)
     d2 = jnp.sum(q * q, -1)[:, None] + jnp.sum(x * x, -1)[None, :] - 2.0 * q @ x.T
-    logw = -jnp.maximum(d2, 0.0) / (2.0 * h2)
+    logw = jnp.where(use[None, :], -jnp.maximum(d2, 0.0) / (2.0 * h2), -jnp.inf)
     w = jax.nn.softmax(logw, axis=1)  # normalised weights, stable for far queries
     return w @ jnp.asarray(train_values, jnp.float32)
 

@@ -54,13 +54,17 @@ def _z(w, ctx):
     return w[jnp.minimum(ctx.k, ctx.n) - 1]
 
 
+# ctx.n (the number of players) may be traced (fixed-shape acquisition with a
+# padded labeled buffer): shapes use the static ctx.length, the farthest real
+# point is ctx.last(a).
 def _base(a, ctx):
-    w = _cum_weights(ctx.n, ctx.options.power, a.dtype)
-    return a[-1] / ctx.n * w[jnp.minimum(ctx.n, ctx.k) - 1] / _z(w, ctx)
+    w = _cum_weights(ctx.length, ctx.options.power, a.dtype)
+    n = jnp.asarray(ctx.n, a.dtype)
+    return ctx.last(a) / n * w[jnp.minimum(ctx.n, ctx.k) - 1] / _z(w, ctx)
 
 
 def _coef(i, ctx):
-    w = _cum_weights(ctx.n, ctx.options.power, i.dtype)
+    w = _cum_weights(ctx.length, ctx.options.power, i.dtype)
     m = jnp.minimum(i.astype(jnp.int32), ctx.k)
     return w[m - 1] / (i * _z(w, ctx))
 
