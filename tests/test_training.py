@@ -245,8 +245,8 @@ def test_checkpoint_kill_and_resume_is_exact(digits, tmp_path):
 
 
 def test_data_parallel_fit_equals_single_device(digits):
-    """50 examples, batch 20 -> 3 batches of 17/17/16: padded to 17 on 1 device, to 24
-    (zero-weight, BN-masked padding) on 8 devices; the runs must agree."""
+    """50 examples, batch 20 -> 3 batches of 17/17/16: padded to the fixed B=20 on 1 device,
+    to B=24 (zero-weight, BN-masked padding) on 8 devices; the runs must agree."""
     assert jax.device_count() == 8
     x, y = digits
     mk = lambda dp: TrainConfig(epochs=2, batch_size=20, learning_rate=0.05, patience=None,  # noqa

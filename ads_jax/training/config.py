@@ -19,9 +19,10 @@ class TrainConfig:
     Attributes:
       epochs: maximum number of passes over the training set (>= 1).
       batch_size: global mini-batch size over all devices (>= 1). An epoch is split
-        into ``ceil(N / batch_size)`` near-equal batches, padded to a common size
-        divisible by the device count with zero-weight examples that are masked out
-        of the loss and of the batch-norm statistics.
+        into ``ceil(N / batch_size)`` near-equal batches, each padded to the fixed
+        size ``round_up(min(batch_size, capacity), n_devices)`` (see ``fit``'s
+        ``capacity``) with zero-weight examples that are masked out of the loss and
+        of the batch-norm statistics.
       learning_rate: peak SGD learning rate.
       schedule: ``"cosine"`` (decay to 0 over ``epochs``), ``"step"`` (multiply by
         ``step_gamma`` at the fractions ``step_milestones`` of the run) or ``"constant"``.

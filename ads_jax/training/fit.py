@@ -6,6 +6,15 @@ by ``fold_in`` on the epoch (and step) number -- the shuffle of epoch ``e`` is
 ``s`` of epoch ``e`` is ``fold_in(fold_in(k_step, e), s)`` -- so a run resumed
 from the checkpoint of epoch ``e`` replays epochs ``e+1, ...`` exactly as the
 uninterrupted run would have.
+
+Shapes: the training set is put on the device(s) once per ``fit``, zero-padded to
+``N_cap`` rows (``capacity``; default ``default_capacity(N)``), replicated over the
+data mesh; every step gathers its batch there from a (B,) index row of the
+epoch's plan, transferred once per epoch. Every batch has the static size
+``B = round_up(min(batch_size, N_cap), n_devices)`` (real examples weight 1,
+padding weight 0 and masked out of the batch-norm statistics), so the train step
+compiles once per (model, step options, mesh, N_cap, B, image shape/dtype),
+whatever N is: growing labeled sets that share a capacity bucket share a compile.
 """
 
 from __future__ import annotations
@@ -22,18 +31,23 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from ads_jax import _validation as V
 from ads_jax.config import to_dict
 from ads_jax._validation import check_labels, check_same_length
 from ads_jax.checkpoint import Checkpointer
 from ads_jax.training.config import TrainConfig
-from ads_jax.training.inference import _check_images, _forward_all
-from ads_jax.training.parallel import data_mesh, num_shards, replicate, shard_batch
+from ads_jax.training.inference import _check_images, _device_chunks, _forward_chunks
+from ads_jax.training.parallel import DATA_AXIS, data_mesh, num_shards, put_global, replicate
 from ads_jax.training.state import TrainState, make_optimizer
-from ads_jax.training.steps import StepOptions, train_step_fn
+from ads_jax.training.steps import StepOptions, gather_step_fn
 
-__all__ = ["fit", "FitResult", "init_train_state", "as_key"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "default_capacity",
+           "init_train_state", "as_key"]
+
+MIN_CAPACITY = 64
+CAPACITY_GROWTH = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +75,38 @@ class FitResult:
     @property
     def epochs_run(self) -> int:
         return len(self.history)
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss (or the parameters) became NaN or infinite.
+
+    Attributes:
+      epoch: 1-based epoch in which it was detected (not checkpointed).
+      value: the offending epoch loss (float; may be finite when only the
+        parameters or the validation loss are non-finite).
+    """
+
+    def __init__(self, message: str, epoch: int, value: float):
+        super().__init__(message)
+        self.epoch = epoch
+        self.value = value
+
+
+def default_capacity(n: int) -> int:
+    """Default on-device training-buffer rows for ``n`` examples (``fit(capacity=None)``).
+
+    The smallest ``MIN_CAPACITY * CAPACITY_GROWTH**k >= n`` (k >= 0): 64, 256, 1024,
+    4096, 16384, 65536, ... Fits whose set sizes fall in the same bucket share one
+    compiled train step; the buffer is at most 4x the data (plus 64 rows). A run
+    growing its set from a to 5a (5 rounds of equal steps) spans at most 3 buckets,
+    usually 2 (e.g. 10..50 -> 64 only, 50..250 -> 64, 256; 5000..25000 -> 16384,
+    65536). Pass ``capacity`` (e.g. the final set size of an active-learning run)
+    for exactly one compile.
+    """
+    cap = MIN_CAPACITY
+    while cap < n:
+        cap *= CAPACITY_GROWTH
+    return cap
 
 
 def as_key(key: Any, name: str = "key") -> jax.Array:
@@ -92,20 +138,62 @@ def _crc(*arrays: np.ndarray | None) -> list[int]:
             for a in arrays]
 
 
-def _epoch_batches(perm: np.ndarray, steps: int, padded: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Split a permutation into ``steps`` near-equal batches padded to ``padded`` entries.
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """Static shapes of one ``fit``: N examples in ``steps`` batches of B slots each.
 
-    Returns (indices (padded,) int64, weights (padded,) float32) per batch; padding
-    repeats the batch's first index with weight 0.
+    ``n_cap`` rows of the on-device training buffer, ``s_cap`` rows of the epoch
+    plan (>= steps: the plan's shape depends on (n_cap, B) only).
     """
-    out = []
-    for chunk in np.array_split(perm, steps):
-        idx = np.full(padded, chunk[0], dtype=np.int64)
-        idx[: len(chunk)] = chunk
-        w = np.zeros(padded, np.float32)
-        w[: len(chunk)] = 1.0
-        out.append((idx, w))
-    return out
+
+    n: int
+    steps: int
+    batch: int
+    n_cap: int
+    s_cap: int
+
+    @classmethod
+    def make(cls, n: int, batch_size: int, n_cap: int, n_devices: int) -> "_Layout":
+        steps = math.ceil(n / batch_size)
+        batch = -(-min(batch_size, n_cap) // n_devices) * n_devices
+        return cls(n, steps, batch, n_cap, math.ceil(n_cap / batch_size))
+
+
+def _epoch_plan(perm: np.ndarray, lay: _Layout) -> dict[str, np.ndarray]:
+    """The batches of one epoch as a fixed-shape plan.
+
+    ``np.array_split(perm, steps)`` gives the near-equal batches; row ``s`` of the
+    plan holds batch ``s`` padded to B slots (padding repeats the batch's first
+    index with weight 0); rows ``steps..s_cap-1`` are all padding (never used).
+
+    Returns:
+      ``{"idx": (s_cap, B) int32, "w": (s_cap, B) float32}``.
+    """
+    idx = np.zeros((lay.s_cap, lay.batch), np.int32)
+    w = np.zeros((lay.s_cap, lay.batch), np.float32)
+    for s, chunk in enumerate(np.array_split(perm, lay.steps)):
+        idx[s] = chunk[0]
+        idx[s, : len(chunk)] = chunk
+        w[s, : len(chunk)] = 1.0
+    return {"idx": idx, "w": w}
+
+
+def _put_plan(plan: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
+    """One transfer per epoch: plan arrays sharded ``P(None, "data")`` (along B)."""
+    return {k: put_global(v, mesh, P(None, DATA_AXIS)) for k, v in plan.items()}
+
+
+def _put_train_data(x: np.ndarray, y: np.ndarray, n_cap: int, mesh) -> dict[str, jax.Array]:
+    """The training set on device once: zero-padded to ``n_cap`` rows, replicated.
+
+    Returns ``{"x": (n_cap, H, W, C) x.dtype, "y": (n_cap,) int32}``.
+    """
+    def pad(a):
+        out = np.zeros((n_cap,) + a.shape[1:], a.dtype)
+        out[: a.shape[0]] = a
+        return put_global(out, mesh, P())
+
+    return {"x": pad(x), "y": pad(np.asarray(y, np.int32))}
 
 
 def _val_metrics(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -115,6 +203,18 @@ def _val_metrics(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     loss = float(-logp[np.arange(len(y)), y].mean())
     acc = float(np.mean(np.argmax(logits, -1) == y))
     return loss, acc
+
+
+def _check_capacity(capacity: Any, n: int) -> int:
+    """``capacity`` of ``fit`` -> N_cap (``default_capacity(n)`` for None)."""
+    if capacity is None:
+        return default_capacity(n)
+    capacity = V.check_int("capacity", capacity, minimum=1)
+    if capacity < n:
+        raise ValueError(f"`capacity`={capacity} is smaller than the training set ({n} "
+                         "examples): pass capacity >= len(x_train) (e.g. the final labeled-set "
+                         "size of the run), or None for the default bucket.")
+    return capacity
 
 
 def _check_fit_args(model, x_train, y_train, x_val, y_val, cfg):
@@ -212,26 +312,53 @@ def _resume(ckpt, state, best, fingerprint):
     return items["state"], items["best"], _Progress.from_meta(items["meta"]), last + 1, last
 
 
-def _train_epoch(step_fn, state, hp, x_train, y_train, perm, steps, padded, mesh, k_epoch, bar):
-    """One pass over the training set. -> (state, {loss, accuracy, lr})."""
+def _run_steps(step_fn, state, hp, k_step, data, plan, steps, bar):
+    """Dispatch the ``steps`` steps of one epoch (no host transfer, no host sync).
+
+    -> (state, list of per-step metric dicts, on device).
+    """
     metrics = []
-    for s, (idx, w) in enumerate(_epoch_batches(perm, steps, padded)):
-        state, m = step_fn(state, hp, shard_batch(x_train[idx], mesh),
-                           shard_batch(y_train[idx], mesh), shard_batch(w, mesh),
-                           jax.random.fold_in(k_epoch, s))
+    for _ in range(steps):
+        state, m = step_fn(state, hp, k_step, data, plan)
         metrics.append(m)
         bar.update(1)
+    return state, metrics
+
+
+def _train_epoch(step_fn, state, hp, k_step, data, perm, lay, mesh, bar):
+    """One pass over the training set. -> (state, {loss, accuracy, lr, finite}).
+
+    The epoch's plan is transferred once, the metrics fetched once at the end.
+    """
+    plan = _put_plan(_epoch_plan(perm, lay), mesh)
+    state, metrics = _run_steps(step_fn, state, hp, k_step, data, plan, lay.steps, bar)
     metrics = jax.device_get(metrics)
     tot = {k: float(np.sum([m[k] for m in metrics], dtype=np.float64))
            for k in ("loss_sum", "correct", "weight")}
     return state, {"loss": tot["loss_sum"] / tot["weight"],
-                   "accuracy": tot["correct"] / tot["weight"], "lr": float(metrics[-1]["lr"])}
+                   "accuracy": tot["correct"] / tot["weight"], "lr": float(metrics[-1]["lr"]),
+                   "finite": bool(all(float(m["finite"]) == 1.0 for m in metrics))}
+
+
+def _diverged(cfg: TrainConfig, epoch: int, what: str, value: float,
+              checkpoint_dir: str | None) -> TrainingDivergedError:
+    msg = (f"Training diverged in epoch {epoch}: {what} (epoch training loss {value!r}). "
+           f"Lower `train.learning_rate` (now {cfg.learning_rate:g}; e.g. 10x smaller), or "
+           f"check `train.weight_decay` ({cfg.weight_decay:g}) and `train.momentum` "
+           f"({cfg.momentum:g}); a longer `train.warmup_epochs` can also help.")
+    if checkpoint_dir and epoch > 1:
+        msg += (f" Epoch {epoch} was not checkpointed; the checkpoints of earlier (finite) "
+                f"epochs in {checkpoint_dir!r} are kept, but a rerun with a changed config "
+                "does not resume them (another config's run is refused): use a fresh "
+                "`checkpoint_dir` or delete that one.")
+    return TrainingDivergedError(msg, epoch, value)
 
 
 def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = None,
         y_val: Any = None, cfg: TrainConfig | None = None, *,
         checkpoint_dir: str | None = None, progress: bool | None = None,
-        callback: Callable[[dict[str, Any], TrainState], None] | None = None) -> FitResult:
+        callback: Callable[[dict[str, Any], TrainState], None] | None = None,
+        capacity: int | None = None) -> FitResult:
     """Train ``model`` from scratch on (x_train, y_train), early-stopping on (x_val, y_val).
 
     Args:
@@ -250,25 +377,40 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
       progress: tqdm bar; None = only when stderr is a terminal.
       callback: ``callback(record, state)`` after each epoch's checkpoint; raising
         from it aborts the run (it resumes from ``checkpoint_dir``).
+      capacity: rows ``N_cap >= N`` of the on-device training buffer (x_train and
+        y_train zero-padded to N_cap rows, put on the device(s) once). The train
+        step compiles once per (model, step options, mesh, N_cap, B), with the
+        batch size ``B = round_up(min(cfg.batch_size, N_cap), n_devices)``, so
+        fits on growing sets (active-learning rounds) passing the same capacity
+        (e.g. the final set size) share one compile. None: ``default_capacity(N)``
+        (the smallest 64 * 4**k >= N). The capacity changes the results only at
+        float-rounding level (the amount of zero-weight padding per batch).
 
     Returns:
       ``FitResult`` with the best epoch's variables and the per-epoch history.
+
+    Raises:
+      TrainingDivergedError: the training loss, the parameters or the validation
+        loss became NaN/inf in some epoch (checked once per epoch, before that
+        epoch is checkpointed); the message names the config fields to change.
+      ValueError: ``capacity < N`` (and the other argument checks).
     """
     cfg = TrainConfig() if cfg is None else cfg
     key = as_key(key)
     x_train, y_train, x_val, y_val = _check_fit_args(model, x_train, y_train, x_val, y_val, cfg)
+    n = x_train.shape[0]
+    n_cap = _check_capacity(capacity, n)
     image_shape = tuple(int(s) for s in x_train.shape[1:])
 
     mesh = data_mesh(cfg.data_parallel)
-    nd = num_shards(mesh)
-    n = x_train.shape[0]
-    steps = math.ceil(n / cfg.batch_size)
-    padded = -(-math.ceil(n / steps) // nd) * nd
+    lay = _Layout.make(n, cfg.batch_size, n_cap, num_shards(mesh))
+    steps = lay.steps
     hp = replicate({"base_lr": jnp.asarray(cfg.learning_rate, jnp.float32),
                     "total_steps": jnp.asarray(cfg.epochs * steps, jnp.int32),
-                    "warmup_steps": jnp.asarray(cfg.warmup_epochs * steps, jnp.int32)}, mesh)
+                    "warmup_steps": jnp.asarray(cfg.warmup_epochs * steps, jnp.int32),
+                    "steps_per_epoch": jnp.asarray(steps, jnp.int32)}, mesh)
     k_init, k_shuffle, k_step = jax.random.split(key, 3)
-    step_fn = train_step_fn(model, StepOptions.from_config(cfg), mesh)
+    step_fn = gather_step_fn(model, StepOptions.from_config(cfg), mesh)
     state = replicate(init_train_state(k_init, model, image_shape, cfg), mesh)
     best = state.variables
     fingerprint = _fingerprint(cfg, model, key, x_train, y_train, x_val, y_val)
@@ -290,19 +432,31 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
             bar = tqdm(total=(cfg.epochs - start + 1) * steps, disable=not show,
                        desc=f"fit {getattr(model, 'depth', '')}-{getattr(model, 'width', '')}",
                        unit="step", file=sys.stderr, dynamic_ncols=True, leave=False)
+            # on device once per fit: training set (N_cap rows), step key, validation chunks
+            data = _put_train_data(x_train, y_train, n_cap, mesh)
+            k_step_dev = replicate(k_step, mesh)
+            val_chunks = (None if x_val is None
+                          else _device_chunks(x_val, cfg.eval_batch_size, mesh))
         for epoch in range(start, cfg.epochs + 1):
             if prog.finished:
                 break
             t0 = time.perf_counter()
             perm = np.asarray(jax.random.permutation(jax.random.fold_in(k_shuffle, epoch), n))
-            state, train_m = _train_epoch(step_fn, state, hp, x_train, y_train, perm, steps,
-                                          padded, mesh, jax.random.fold_in(k_step, epoch), bar)
+            state, train_m = _train_epoch(step_fn, state, hp, k_step_dev, data, perm, lay, mesh,
+                                          bar)
+            if not (train_m["finite"] and math.isfinite(train_m["loss"])):
+                what = ("the training loss became NaN/inf" if not math.isfinite(train_m["loss"])
+                        else "a batch loss or the parameters became non-finite")
+                raise _diverged(cfg, epoch, what, train_m["loss"], checkpoint_dir)
             record = {"epoch": epoch, "loss": train_m["loss"], "accuracy": train_m["accuracy"],
                       "val_loss": None, "val_accuracy": None, "lr": train_m["lr"]}
             if x_val is not None:
-                logits = _forward_all(model, state.variables, x_val, cfg.eval_batch_size, mesh,
-                                      outputs=("logits",))["logits"]
+                logits = _forward_chunks(model, state.variables, val_chunks, mesh,
+                                         outputs=("logits",))["logits"]
                 record["val_loss"], record["val_accuracy"] = _val_metrics(logits, y_val)
+                if not math.isfinite(record["val_loss"]):
+                    raise _diverged(cfg, epoch, f"the validation loss is {record['val_loss']!r}",
+                                    train_m["loss"], checkpoint_dir)
                 score = (record["val_accuracy"], -record["val_loss"])
             else:
                 score = (float(epoch), 0.0)

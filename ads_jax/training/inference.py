@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
+import jax
 import numpy as np
 
 from ads_jax._validation import check_array, check_finite, check_labels, check_positive_int, \
@@ -30,21 +31,46 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-def _forward_all(model: nn.Module, variables: Any, x: np.ndarray, batch_size: int, mesh,
-                 outputs: tuple[str, ...] = ("logits", "probs", "embeddings")) -> dict[str, np.ndarray]:
-    """Unchecked core of ``predict``: chunks of a fixed padded size (one compile)."""
-    n = x.shape[0]
+def _chunk_size(n: int, batch_size: int, mesh) -> int:
     nd = num_shards(mesh)
-    chunk = min(_round_up(batch_size, nd), _round_up(n, nd))
+    return min(_round_up(batch_size, nd), _round_up(n, nd))
+
+
+def _padded_chunk(x: np.ndarray, start: int, chunk: int) -> tuple[int, np.ndarray]:
+    """(real rows m, (chunk, ...) rows ``start:start+chunk`` of x zero-padded to ``chunk``)."""
+    xb = x[start:start + chunk]
+    m = xb.shape[0]
+    if m < chunk:
+        xb = np.concatenate([xb, np.zeros((chunk - m,) + xb.shape[1:], xb.dtype)])
+    return m, xb
+
+
+def _device_chunks(x: np.ndarray, batch_size: int, mesh) -> list[tuple[int, Any]]:
+    """Put a whole (N, H, W, C) set on device once, as fixed-size chunks sharded along B.
+
+    Returns ``[(m, chunk)]``: ``chunk`` a (C, H, W, C) global array (C = ``batch_size``
+    rounded up to the device count, at most N rounded up; the last one zero-padded)
+    of which the first ``m`` rows are real. For passes repeated over the same set
+    (the validation set of every epoch of ``fit``) with ``_forward_chunks``.
+    """
+    chunk = _chunk_size(x.shape[0], batch_size, mesh)
+    out = []
+    for start in range(0, x.shape[0], chunk):
+        m, xb = _padded_chunk(x, start, chunk)
+        out.append((m, shard_batch(xb, mesh)))
+    return out
+
+
+def _forward_chunks(model: nn.Module, variables: Any, chunks, mesh,
+                    outputs: tuple[str, ...] = ("logits", "probs", "embeddings"),
+                    ) -> dict[str, np.ndarray]:
+    """Eval forward over chunks (an iterable of ``(m, on-device chunk)``), one compile.
+
+    Returns NumPy float32 arrays of the ``outputs`` with the padding rows dropped.
+    """
     fwd = forward_fn(model, mesh)
     variables = replicate(variables, mesh)
-    pending = []
-    for start in range(0, n, chunk):
-        xb = x[start:start + chunk]
-        m = xb.shape[0]
-        if m < chunk:
-            xb = np.concatenate([xb, np.zeros((chunk - m,) + xb.shape[1:], xb.dtype)])
-        pending.append((m, fwd(variables, shard_batch(xb, mesh))))  # async dispatch
+    pending = [(m, fwd(variables, xb)) for m, xb in chunks]  # async dispatch
     names = ("logits", "probs", "embeddings")
     out = {k: [] for k in outputs}
     for m, res in pending:
@@ -54,8 +80,25 @@ def _forward_all(model: nn.Module, variables: Any, x: np.ndarray, batch_size: in
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def _forward_all(model: nn.Module, variables: Any, x: np.ndarray, batch_size: int, mesh,
+                 outputs: tuple[str, ...] = ("logits", "probs", "embeddings")) -> dict[str, np.ndarray]:
+    """Unchecked core of ``predict``: chunks of a fixed padded size (one compile).
+
+    Each host chunk is transferred when its forward pass is dispatched (no chunk
+    outlives its pass on device).
+    """
+    chunk = _chunk_size(x.shape[0], batch_size, mesh)
+
+    def host_chunks():
+        for start in range(0, x.shape[0], chunk):
+            m, xb = _padded_chunk(x, start, chunk)
+            yield m, shard_batch(xb, mesh)
+
+    return _forward_chunks(model, variables, host_chunks(), mesh, outputs)
+
+
 def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
-            data_parallel: bool = True) -> dict[str, np.ndarray]:
+            data_parallel: bool = True, local: bool = False) -> dict[str, np.ndarray]:
     """Eval-mode forward pass over any number of images, in chunks.
 
     Args:
@@ -66,6 +109,9 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
       batch_size: images per chunk (rounded up to the device count); N need not be
         a multiple: the last chunk is padded and the padding dropped.
       data_parallel: split each chunk over all devices.
+      local: use only this process's devices on this process's ``x`` (in a
+        multi-process run every process then embeds its own images; the
+        ``variables`` may be replicated global arrays).
 
     Returns:
       dict of NumPy float32 arrays: ``logits`` (N, C), ``probs`` (N, C) softmax,
@@ -73,7 +119,11 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
     """
     x = _check_images("x", x)
     batch_size = check_positive_int("batch_size", batch_size)
-    return _forward_all(model, variables, x, batch_size, data_mesh(data_parallel))
+    if local and jax.process_count() > 1:
+        from ads_jax.distributed import to_host
+
+        variables = jax.tree.map(to_host, variables)
+    return _forward_all(model, variables, x, batch_size, data_mesh(data_parallel, local=local))
 
 
 def evaluate(model: nn.Module, variables: Any, x: Any, y: Any, *, batch_size: int = 512,

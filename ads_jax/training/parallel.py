@@ -17,32 +17,34 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-__all__ = ["data_mesh", "init_distributed", "replicate", "shard_batch", "to_host", "num_shards"]
+__all__ = ["data_mesh", "init_distributed", "replicate", "shard_batch", "put_global", "to_host",
+           "num_shards"]
 
 DATA_AXIS = "data"
 
 
 def init_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                     process_id: int | None = None, **kwargs: Any) -> None:
-    """Start the multi-host JAX runtime (``jax.distributed.initialize``); idempotent.
+                     process_id: int | None = None) -> None:
+    """Start the multi-host JAX runtime; see :func:`ads_jax.distributed.initialize`."""
+    from ads_jax.distributed import initialize
 
-    Must run at program start, before any JAX array is created. Arguments default to
-    auto-detection (SLURM, Cloud TPU, ...). Needed only with ``TrainConfig.multi_host``.
-    """
-    if jax.distributed.is_initialized():
-        return
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id, **kwargs)
+    initialize(coordinator_address, num_processes, process_id)
 
 
-def data_mesh(data_parallel: bool = True) -> Mesh | None:
+def data_mesh(data_parallel: bool = True, *, local: bool = False) -> Mesh | None:
     """1-D mesh ``("data",)`` over all devices, or None for single-device execution.
 
+    ``local``: only this process's devices (a computation on this process's
+    own data, e.g. embedding its slice of the pool in a multi-process run).
     None is returned when ``data_parallel`` is False or only one device exists.
     """
-    if not data_parallel or jax.device_count() == 1:
+    devices = jax.local_devices() if local else jax.devices()
+    if not data_parallel or len(devices) == 1:
         return None
-    return jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
+    if local and jax.process_count() > 1:
+        return Mesh(np.asarray(devices), (DATA_AXIS,),
+                    axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.make_mesh((len(devices),), (DATA_AXIS,),
                          axis_types=(jax.sharding.AxisType.Auto,))
 
 
@@ -52,10 +54,40 @@ def num_shards(mesh: Mesh | None) -> int:
 
 
 def replicate(tree: Any, mesh: Mesh | None) -> Any:
-    """Place a pytree fully replicated on the mesh (or on the default device)."""
+    """Place a pytree fully replicated on the mesh (or on the default device).
+
+    With several processes each leaf is built from this process's full copy
+    (``jax.make_array_from_callback``; every process holds the same values).
+    """
     if mesh is None:
         return jax.device_put(tree)
-    return jax.device_put(tree, NamedSharding(mesh, P()))
+    sharding = NamedSharding(mesh, P())
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        if isinstance(x, jax.Array) and x.sharding == sharding:
+            return x
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x)),
+                                            impl=jax.random.key_impl(x))
+        host = np.asarray(to_host(x) if isinstance(x, jax.Array) else x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+    return jax.tree.map(put, tree)
+
+
+def put_global(x: np.ndarray, mesh: Mesh | None, spec: P) -> jax.Array:
+    """Global array from a host array laid out as ``spec`` on the mesh (one transfer).
+
+    Uses ``jax.make_array_from_callback``, so it also works with several processes
+    when every process holds the same host array. Without a mesh: ``device_put``.
+    Sharded axes must be divisible by ``num_shards(mesh)`` (callers pad).
+    """
+    if mesh is None:
+        return jax.device_put(x)
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda idx: x[idx])
 
 
 def shard_batch(x: np.ndarray, mesh: Mesh | None) -> jax.Array:
@@ -63,17 +95,12 @@ def shard_batch(x: np.ndarray, mesh: Mesh | None) -> jax.Array:
 
     B must be divisible by ``num_shards(mesh)`` (callers pad).
     """
-    if mesh is None:
-        return jax.device_put(x)
-    sharding = NamedSharding(mesh, P(DATA_AXIS))
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+    return put_global(x, mesh, P(DATA_AXIS))
 
 
 def to_host(x: jax.Array) -> np.ndarray:
-    """Fetch a (possibly multi-host sharded) global array to a NumPy array."""
-    if jax.process_count() > 1 and not x.is_fully_addressable:
-        from jax.experimental import multihost_utils
+    """Fetch a (possibly multi-host sharded) global array to a NumPy array
+    (:func:`ads_jax.distributed.to_host`)."""
+    from ads_jax.distributed import to_host as _to_host
 
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+    return _to_host(x)
