@@ -154,6 +154,10 @@ def _run(cfg, args, *, title: str) -> int:
 
     records = run_experiment(cfg, overwrite=args.overwrite,
                              progress=None if args.quiet else progress)
+    from ads_jax.distributed import is_primary
+
+    if not is_primary():  # multi-process runs: process 0 reports and plots
+        return 0
     print(format_table(records))
     if not args.no_plot:
         png = plot_results(records, os.path.join(cfg.loop.out_dir, "curves.png"), title=title)

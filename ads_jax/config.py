@@ -110,16 +110,22 @@ class LoopConfig:
       share_initial_round: the round-0 model depends only on the seed (same
         initial labeled set, same key), so train it once per seed and reuse it
         for every arm. Results are identical either way; this only saves time.
-      warm_timing: run each acquisition twice with the same key and record
-        the stage times of the second call. Pool and labeled-set sizes change
-        every round, so the first call includes JIT compilation, which would
-        otherwise dominate the selection times of small pools. The picks of
-        both calls must agree (checked); ``time.selection_first_call`` keeps
-        the first call's total.
+      warm_timing: time each acquisition on warm calls: the fused program
+        runs a second time (``time.selection``; ``time.selection_first_call``
+        keeps the first call, which compiles in round 0), and the staged path
+        runs for the per-stage times (``time.valuation`` ...); its picks must
+        equal the fused program's (checked every round). Off: only the fused
+        program runs (GPU-scale runs).
       save_artefacts: write the per-round arrays a researcher analyses (exact
         values of the labeled points, predicted values of the pool, the
         pre-selection mask, the picks) to ``artefacts/<arm>/seed_<s>/
         round_<r>.npz`` (see :mod:`ads_jax.rundir`).
+      mesh: devices of the acquisition step: ``"none"`` (one device, the
+        arrays gathered on the host) or ``"all"`` (a 1-D mesh over every device
+        of every process: the pool embeddings stay sharded on the devices, and
+        valuation, regression and selection run on the global arrays; needed
+        for multi-host runs, ``train.multi_host=true``). Training always uses
+        every device (``train.data_parallel``). Same picks either way.
     """
 
     rounds: int = 4
@@ -133,9 +139,11 @@ class LoopConfig:
     share_initial_round: bool = True
     warm_timing: bool = True
     save_artefacts: bool = True
+    mesh: str = "none"
 
     def __post_init__(self):
         V.check_int("loop.rounds", self.rounds, minimum=0)
+        V.check_choice("loop.mesh", self.mesh, ("none", "all"))
         V.check_int("loop.max_to_keep", self.max_to_keep, minimum=1)
         V.check_int("loop.eval_batch_size", self.eval_batch_size, minimum=1)
         if not isinstance(self.arms, tuple) or not all(isinstance(a, str) and a for a in self.arms):

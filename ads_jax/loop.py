@@ -35,11 +35,13 @@ labeled`` (training-set size), ``test_accuracy, val_accuracy, best_epoch``,
 points / the pre-selected candidates / the whole unlabeled pool; ``None`` in the
 last round), ``preselected`` (number of candidates after pre-selection) and
 ``time`` (seconds: ``training`` (fit, including any compilation),
-``inference`` (test accuracy + pool/validation embeddings), ``valuation,
-regression, preselection, diversity`` and their sum ``selection`` -- measured
-on a second, warm call of ``acquire`` with the same key when
-``loop.warm_timing`` (shapes change every round, so the first call compiles)
--- and ``selection_first_call``, the same sum for the first call).
+``inference`` (test accuracy + pool/validation embeddings), ``selection`` --
+the wall time of the fused acquisition program (one jitted program per arm
+for the whole run, fixed shapes), on a second, warm call when
+``loop.warm_timing`` -- ``selection_first_call`` (the first call: it compiles
+in round 0 only), and with ``loop.warm_timing`` the per-stage times
+``valuation, regression, preselection, diversity`` of the staged path (warm)
+and their sum ``selection_staged``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ import numpy as np
 from ads_jax.acquisition import STAGES as SELECTION_STAGES
 from ads_jax.checkpoint import Checkpointer, CheckpointError
 from ads_jax.config import ExperimentConfig, config_diff, save_json, to_dict
+from ads_jax.distributed import is_primary
 from ads_jax.rundir import (
     RunLock,
     append_record,
@@ -76,6 +79,7 @@ __all__ = [
     "checkpoint_dir",
     "fit_checkpoint_dir",
     "STAGES",
+    "RESUMABLE_FIELDS",
 ]
 
 #: Per-round wall-time entries of a record's ``time`` dict.
@@ -84,9 +88,10 @@ STAGES = ("training", "inference") + SELECTION_STAGES
 # Loop fields that may differ between the config of a run directory and the
 # config that resumes it: where it lives, which (arm, seed) pairs to run now
 # and bookkeeping. Anything else changes results, so it must match.
-_RESUMABLE_DIFFS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
+RESUMABLE_FIELDS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
                     "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
-                    "loop.checkpoint_training", "loop.save_artefacts", "acquisition.arm")
+                    "loop.checkpoint_training", "loop.save_artefacts", "loop.mesh",
+                    "acquisition.arm")
 
 
 def round_keys(seed: int, round_: int) -> tuple[jax.Array, jax.Array]:
@@ -199,7 +204,7 @@ def _prepare_dir(cfg: ExperimentConfig, overwrite: bool) -> None:
                 f"{fix}") from None
         if not isinstance(old, dict):
             raise ValueError(f"{cfg_path} does not hold a config object. {fix}")
-        diffs = [d for d in config_diff(old, to_dict(cfg)) if d not in _RESUMABLE_DIFFS]
+        diffs = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUMABLE_FIELDS]
         if diffs:
             raise ValueError(
                 f"Run directory {out!r} holds a run with a different config (differs in: "
@@ -275,6 +280,10 @@ class _Trainer:
         self.sc = scenario
         self.model = build_model(cfg.model, int(scenario.num_classes))
         self._cache: dict[tuple, dict] = {}
+        # Final labeled-set size: one on-device training buffer (and one compile of
+        # the train step) for every round of the run.
+        self.capacity = _Capacity(cfg, scenario).labeled
+        self.devices = _DevicePool(cfg, scenario) if _device_path(cfg) else None
 
     def run(self, seed: int, round_: int, labeled: np.ndarray, *, need_embeddings: bool,
             arm: str) -> dict:
@@ -292,7 +301,8 @@ class _Trainer:
                                          seed, round_)
         t0 = time.perf_counter()
         res = fit(train_key, self.model, sc.x_pool[labeled], sc.y_pool[labeled],
-                  sc.x_val, sc.y_val, self.cfg.train, checkpoint_dir=fit_dir)
+                  sc.x_val, sc.y_val, self.cfg.train, checkpoint_dir=fit_dir,
+                  capacity=self.capacity)
         jax.block_until_ready(res.variables)
         t1 = time.perf_counter()
         acc = float(evaluate(self.model, res.variables, sc.x_test, sc.y_test, batch_size=bs))
@@ -300,10 +310,14 @@ class _Trainer:
         best = [h for h in res.history if h.get("epoch") == res.best_epoch]
         out["val_accuracy"] = float(best[0]["val_accuracy"]) if best else None
         if need_embeddings:
-            pool_out = predict(self.model, res.variables, sc.x_pool, batch_size=bs)
-            val_out = predict(self.model, res.variables, sc.x_val, batch_size=bs)
-            out["pool_emb"] = np.asarray(pool_out["embeddings"])
-            out["pool_probs"] = np.asarray(pool_out["probs"])
+            if self.devices is not None:  # each process embeds its slice of the pool
+                out.update(self.devices.embed(self.model, res.variables, bs))
+            else:
+                pool_out = predict(self.model, res.variables, sc.x_pool, batch_size=bs)
+                out["pool_emb"] = np.asarray(pool_out["embeddings"])
+                out["pool_probs"] = np.asarray(pool_out["probs"])
+            val_out = predict(self.model, res.variables, sc.x_val, batch_size=bs,
+                              local=self.devices is not None)
             out["val_emb"] = np.asarray(val_out["embeddings"])
         t2 = time.perf_counter()
         out["time"] = {"training": t1 - t0, "inference": t2 - t1}
@@ -312,43 +326,122 @@ class _Trainer:
         return out
 
 
-def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr):
-    """One acquisition. -> (picked pool indices (B,) int32, record fields, times, artefacts)."""
-    from ads_jax.acquisition import AcquisitionInputs, acquire
+def _pool_mesh():
+    """The acquisition mesh of ``loop.mesh="all"``: every device, axis ``"pool"`` (Auto)."""
+    return jax.make_mesh((jax.device_count(),), ("pool",),
+                         axis_types=(jax.sharding.AxisType.Auto,))
 
-    pool_size = int(scenario.x_pool.shape[0])
+
+def _device_path(cfg: ExperimentConfig) -> bool:
+    """Acquisition on global device arrays: ``loop.mesh="all"`` or several processes."""
+    return cfg.loop.mesh == "all" or jax.process_count() > 1
+
+
+class _DevicePool:
+    """The pool's embeddings as global arrays over the acquisition mesh.
+
+    The P pool rows are padded to a multiple of the device count (copies of
+    row 0, never valid) and sharded over a 1-D mesh of every device; each
+    process embeds only the rows its devices hold (:func:`distributed.pool_rows`)
+    and the slices form one global array (``make_array_from_process_local_data``).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, scenario):
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        from ads_jax.distributed import pool_rows
+
+        n_dev = jax.device_count()
+        self.mesh = _pool_mesh()
+        self.p = int(scenario.x_pool.shape[0])
+        self.p_pad = -(-self.p // n_dev) * n_dev
+        self.sharding = NamedSharding(self.mesh, PartitionSpec("pool"))
+        self.rows = pool_rows(self.sharding, self.p_pad)
+        self.x_local = scenario.x_pool[np.where(self.rows < self.p, self.rows, 0)]
+
+    def embed(self, model, variables, batch_size: int) -> dict:
+        from ads_jax.distributed import global_rows
+        from ads_jax.training import predict
+
+        out = predict(model, variables, self.x_local, batch_size=batch_size, local=True)
+        return {"pool_emb": global_rows(out["embeddings"], self.sharding, self.p_pad),
+                "pool_probs": global_rows(out["probs"], self.sharding, self.p_pad)}
+
+
+class _Capacity:
+    """Fixed shapes of a whole run: the acquisition program compiles once per arm.
+
+    ``labeled`` = L0 + R x B rows of the labeled buffer, ``pool`` = P - L0 rows of
+    the unlabeled-pool buffer (valid rows first, padding masked out), and a static
+    bound on the labeled points of one class (for the per-class value estimator).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, scenario):
+        p = int(scenario.x_pool.shape[0])
+        l0 = int(np.asarray(scenario.labeled_init).shape[0])
+        self.labeled = l0 + cfg.loop.rounds * cfg.acquisition.budget
+        self.pool = p - l0
+        counts = np.bincount(np.asarray(scenario.y_pool), minlength=int(scenario.num_classes))
+        self.class_bound = int(min(self.labeled, counts.max()))
+
+    def buffers(self, scenario, labeled: np.ndarray):
+        """Index buffers of the run's fixed capacity: ``(labeled (L,), labeled mask,
+        pool (U,), pool mask, unlabeled pool indices (U_valid,))`` (valid rows first)."""
+        is_lab = np.zeros(int(scenario.x_pool.shape[0]), bool)
+        is_lab[labeled] = True
+        unl = np.flatnonzero(~is_lab).astype(np.int32)
+        lab_buf = np.full(self.labeled, labeled[0], np.int32)
+        lab_buf[: labeled.size] = labeled
+        pool_buf = np.full(self.pool, unl[0], np.int32)
+        pool_buf[: unl.size] = unl
+        return (lab_buf, np.arange(self.labeled) < labeled.size, pool_buf,
+                np.arange(self.pool) < unl.size, unl)
+
+    def inputs(self, scenario, labeled: np.ndarray, tr: dict):
+        """(AcquisitionInputs with padded buffers and masks, unlabeled pool indices (U,))."""
+        from ads_jax.acquisition import AcquisitionInputs
+
+        lab_buf, lab_mask, pool_buf, pool_mask, unl = self.buffers(scenario, labeled)
+        inputs = AcquisitionInputs(
+            labeled_emb=tr["pool_emb"][lab_buf],
+            labeled_y=np.asarray(scenario.y_pool[lab_buf], np.int32),
+            pool_emb=tr["pool_emb"][pool_buf],
+            pool_probs=tr["pool_probs"][pool_buf],
+            val_emb=tr["val_emb"],
+            val_y=np.asarray(scenario.y_val, np.int32),
+            num_classes=int(scenario.num_classes),
+            labeled_probs=tr["pool_probs"][lab_buf],
+            labeled_mask=lab_mask,
+            pool_mask=pool_mask,
+        )
+        return inputs, unl
+
+
+def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr, cap: _Capacity):
+    """One acquisition with the run's fixed shapes.
+
+    The picks come from the fused acquisition program (one jitted program per
+    arm for the whole run). With ``loop.warm_timing`` the program runs a
+    second time for a warm wall time, and -- when the pool is on the host --
+    the staged path (same stages, one program each) runs for the per-stage
+    times; its picks must agree.
+
+    Returns (picked pool indices (B,) int32, record fields, times, artefacts).
+    """
     prov = np.asarray(scenario.provenance)
-    is_lab = np.zeros(pool_size, bool)
-    is_lab[labeled] = True
-    unl = np.flatnonzero(~is_lab).astype(np.int32)
-    inputs = AcquisitionInputs(
-        labeled_emb=tr["pool_emb"][labeled],
-        labeled_y=np.asarray(scenario.y_pool[labeled], np.int32),
-        pool_emb=tr["pool_emb"][unl],
-        pool_probs=tr["pool_probs"][unl],
-        val_emb=tr["val_emb"],
-        val_y=np.asarray(scenario.y_val, np.int32),
-        num_classes=int(scenario.num_classes),
-        labeled_probs=tr["pool_probs"][labeled],
-    )
     _, acq_key = round_keys(seed, r)
-    res = acquire(acq_key, inputs, acq_cfg)
-    cold = _stage_times(res)
-    timed = cold
-    if cfg.loop.warm_timing:
-        # Shapes change every round, so the first call compiles; time the
-        # stages again on a warm call (same key: same picks).
-        warm = acquire(acq_key, inputs, acq_cfg)
-        if not np.array_equal(np.asarray(warm.indices), np.asarray(res.indices)):
-            raise RuntimeError(
-                f"acquire() with arm {arm!r} returned different picks for the same key and "
-                "inputs: results would not be reproducible."
-            )
-        timed = _stage_times(warm)
-    picked = unl[np.asarray(res.indices, np.int64)]
-    if np.unique(picked).size != picked.size or is_lab[picked].any():
+    if _device_path(cfg):
+        res, unl, first, total, stages = _acquire_on_devices(cfg, acq_cfg, scenario, labeled,
+                                                             tr, cap, acq_key)
+    else:
+        res, unl, first, total, stages = _acquire_on_host(cfg, acq_cfg, arm, scenario, labeled,
+                                                          tr, cap, acq_key)
+    u = unl.size
+    indices, values, pmask, tv = res
+    picked = unl[np.asarray(indices, np.int64)]
+    if np.unique(picked).size != picked.size or np.isin(picked, labeled).any():
         raise RuntimeError(f"Arm {arm!r} returned duplicate or labeled indices.")
-    mask = np.asarray(res.preselect_mask, bool)
+    mask = np.asarray(pmask, bool)[:u]
     fields = {
         "acquired": int(picked.size),
         "picked_provenance": _fractions(prov[picked]),
@@ -356,13 +449,61 @@ def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr):
         "preselected": int(mask.sum()),
         "candidate_provenance": _fractions(prov[unl[mask]]),
     }
-    times = dict(timed, selection=sum(timed.values()), selection_first_call=sum(cold.values()))
+    times = dict(stages, selection=total, selection_first_call=first,
+                 selection_staged=sum(stages.values()))
+    n_lab = int(np.asarray(labeled).size)
     artefacts = dict(
         labeled=np.asarray(labeled, np.int32), pool_index=unl,
         picked=picked.astype(np.int32), preselect_mask=mask,
-        train_values=None if res.train_values is None else np.asarray(res.train_values),
-        values=None if res.values is None else np.asarray(res.values))
+        train_values=None if tv is None else np.asarray(tv)[:n_lab],
+        values=None if values is None else np.asarray(values)[:u])
     return picked.astype(np.int32), fields, times, artefacts
+
+
+def _acquire_on_host(cfg, acq_cfg, arm, scenario, labeled, tr, cap, acq_key):
+    """Padded host buffers -> ``acquire`` (fused; staged too for stage times)."""
+    from ads_jax.acquisition import acquire
+
+    inputs, unl = cap.inputs(scenario, labeled, tr)
+    kw = dict(max_class_count=cap.class_bound)
+    res = acquire(acq_key, inputs, acq_cfg, fused=True, **kw)
+    first = total = res.timings["total"]
+    stages = {s: 0.0 for s in SELECTION_STAGES}
+    if cfg.loop.warm_timing:
+        total = acquire(acq_key, inputs, acq_cfg, fused=True, **kw).timings["total"]
+        for _ in range(2):  # the second staged call is warm
+            staged = acquire(acq_key, inputs, acq_cfg, **kw)
+        if not np.array_equal(np.asarray(staged.indices), np.asarray(res.indices)):
+            raise RuntimeError(
+                f"The fused and the staged acquisition of arm {arm!r} picked different points "
+                "for the same key and inputs: results would not be reproducible.")
+        stages = _stage_times(staged)
+    out = (res.indices, res.values, res.preselect_mask, res.train_values)
+    return out, unl, first, total, stages
+
+
+def _acquire_on_devices(cfg, acq_cfg, scenario, labeled, tr, cap, acq_key):
+    """The pool stays on the devices (global sharded arrays; multi-process runs):
+    the program gathers the labeled / unlabeled rows itself. No staged path."""
+    from ads_jax.acquisition import make_pool_acquire_fn
+    from ads_jax.distributed import to_host
+
+    lab_buf, lab_mask, pool_buf, pool_mask, unl = cap.buffers(scenario, labeled)
+    mesh = _pool_mesh()
+    fn = make_pool_acquire_fn(acq_cfg, num_classes=int(scenario.num_classes), mesh=mesh,
+                              max_class_count=cap.class_bound)
+    args = (acq_key, tr["pool_emb"], tr["pool_probs"], lab_buf, lab_mask,
+            np.asarray(scenario.y_pool[lab_buf], np.int32), pool_buf, pool_mask,
+            tr["val_emb"], np.asarray(scenario.y_val, np.int32))
+    t0 = time.perf_counter()
+    res = jax.block_until_ready(fn(*args))
+    first = total = time.perf_counter() - t0
+    if cfg.loop.warm_timing:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        total = time.perf_counter() - t0
+    stages = {s: 0.0 for s in SELECTION_STAGES}
+    return tuple(to_host(x) for x in res), unl, first, total, stages
 
 
 def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> dict:
@@ -380,7 +521,8 @@ def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> d
         "picked_provenance": None,
         "candidate_provenance": None,
         "pool_provenance": None,
-        "time": {s: 0.0 for s in STAGES} | {"selection": 0.0, "selection_first_call": 0.0},
+        "time": {s: 0.0 for s in STAGES} | {"selection": 0.0, "selection_first_call": 0.0,
+                                            "selection_staged": 0.0},
     }
     rec["time"].update(tr["time"])
     return rec
@@ -417,6 +559,7 @@ def _resume_arm(cfg, arm, seed, ckpt):
 def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress, callback):
     """All remaining rounds of one (arm, seed), resuming from its checkpoint; returns its records."""
     R = cfg.loop.rounds
+    cap = _Capacity(cfg, scenario)
     ckpt = (_checkpointer(checkpoint_dir(cfg.loop.out_dir, arm, seed), cfg.loop.max_to_keep)
             if cfg.loop.checkpoint else None)
     emit = callback or (lambda ev: None)
@@ -433,10 +576,10 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress,
             emit({"event": "trained", "arm": arm, "seed": seed, "round": r})
             if not last:
                 picked, fields, times, arts = _acquire_round(cfg, acq_cfg, arm, seed, r,
-                                                             scenario, labeled, tr)
+                                                             scenario, labeled, tr, cap)
                 rec.update(fields)
                 rec["time"].update(times)
-                if cfg.loop.save_artefacts:
+                if cfg.loop.save_artefacts and is_primary():
                     save_artefacts(cfg.loop.out_dir, arm, seed, r, **arts)
                 labeled = np.concatenate([labeled, picked])
                 emit({"event": "acquired", "arm": arm, "seed": seed, "round": r})
@@ -446,7 +589,7 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress,
                 # The round is safe: its per-epoch training checkpoints are not needed.
                 for who in (arm, "shared"):
                     fdir = fit_checkpoint_dir(cfg.loop.out_dir, who, seed, r)
-                    if os.path.isdir(fdir):
+                    if is_primary() and os.path.isdir(fdir):
                         shutil.rmtree(fdir, ignore_errors=True)
             emit({"event": "checkpointed", "arm": arm, "seed": seed, "round": r})
             write_record(rec)
@@ -498,6 +641,10 @@ def run_experiment(
 
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
+    if cfg.train.multi_host:
+        from ads_jax.distributed import initialize
+
+        initialize()
     acq_cfgs = _acq_configs(cfg)
     # Build the first scenario before touching the run directory: a missing
     # dataset or a too-small pool fails fast, without leaving files behind.
@@ -509,12 +656,28 @@ def run_experiment(
     if os.path.exists(out) and not os.path.isdir(out):
         raise NotADirectoryError(f"`loop.out_dir` {out!r} is a file, not a directory; choose "
                                  "another path.")
-    with RunLock(out) as lock:
-        if lock.previous and progress:
-            progress(f"run directory {out}: took over the lock of a stopped run "
-                     f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
-        _prepare_dir(cfg, overwrite)
+    from ads_jax.distributed import broadcast_ok, is_primary
+
+    primary = is_primary()
+    if not primary:  # only process 0 talks and writes
+        progress = None
+    lock = RunLock(out) if primary else None
+    ok = False
+    try:
+        if primary:
+            lock.acquire()
+            if lock.previous and progress:
+                progress(f"run directory {out}: took over the lock of a stopped run "
+                         f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
+            _prepare_dir(cfg, overwrite)
+        ok = True
+    finally:
+        broadcast_ok(ok, "Preparing the run directory")
+    try:
         return _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
@@ -525,14 +688,22 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
     # Rebuild results.jsonl from the checkpoints: it may lag behind them, hold
     # a half-written line after a kill, or records a killed run wrote twice.
     existing: dict[tuple[int, str], list[dict]] = {}
+    from ads_jax.distributed import is_primary
+
+    primary = is_primary()
     if cfg.loop.checkpoint:
         for seed in seeds:
             for arm in cfg.arms:
                 st = load_state(out, arm, seed)
                 if st is not None:
                     existing[(seed, arm)] = st["records"]
-    write_results(res_path, [rec for seed in seeds for arm in cfg.arms
-                             for rec in existing.get((seed, arm), [])])
+    if primary:
+        write_results(res_path, [rec for seed in seeds for arm in cfg.arms
+                                 for rec in existing.get((seed, arm), [])])
+
+    def write_record(rec: dict) -> None:
+        if primary:
+            append_record(res_path, rec)
 
     if progress:
         n_done = sum(len(v) for v in existing.values())
@@ -556,5 +727,5 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
                 all_records += existing[(seed, arm)]
                 continue
             all_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, scenario, trainer,
-                                    lambda rec: append_record(res_path, rec), progress, callback)
+                                    write_record, progress, callback)
     return all_records
