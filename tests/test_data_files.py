@@ -379,3 +379,57 @@ def test_dataset_original_labels_field():
         Dataset(**kw, original_labels=(3, 7))
     with pytest.raises(TypeError, match="original_labels"):
         Dataset(**kw, original_labels=("x", "y", "z"))
+
+
+# ---------------------------------------------------------------------------
+# Test sets carved from the train split; the synthetic "shifted:" source.
+# ---------------------------------------------------------------------------
+
+
+def test_test_set_carved_from_the_train_split():
+    from ads_jax.data import ScenarioConfig, build_scenario
+
+    cfg = ScenarioConfig(dataset="digits", initial_labeled=10, val_size=50, test_size=100,
+                         val_source="train", test_source="train", pool_size=300)
+    sc = build_scenario(cfg, 0)
+    assert sc.x_test.shape[0] == 100 and sc.x_val.shape[0] == 50 and sc.pool_size == 300
+    pool_rows = set(sc.origin_index.tolist())
+    test_rows, val_rows = set(sc.test_index.tolist()), set(sc.val_index.tolist())
+    assert not pool_rows & test_rows and not pool_rows & val_rows and not test_rows & val_rows
+    from ads_jax.data import load_digits
+
+    ds = load_digits()
+    np.testing.assert_array_equal(sc.x_test, ds.x_train[sc.test_index])  # from train
+    again = build_scenario(cfg, 0)
+    np.testing.assert_array_equal(again.test_index, sc.test_index)  # deterministic
+    with pytest.raises(ValueError, match="test_size"):
+        ScenarioConfig(dataset="digits", test_source="train")
+    with pytest.raises(ValueError, match="test_source"):
+        ScenarioConfig(dataset="digits", test_source="val")
+
+
+def test_shifted_source_is_a_deterministic_transform_with_the_same_labels():
+    from ads_jax.data import ScenarioConfig, build_scenario, load_dataset, load_digits, \
+        shift_images
+
+    base, shifted = load_digits(), load_dataset("shifted:digits")
+    np.testing.assert_array_equal(shifted.y_train, base.y_train)
+    assert shifted.class_names == base.class_names and shifted.name == "shifted:digits"
+    np.testing.assert_array_equal(shifted.x_train, shift_images(base.x_train))
+    assert not np.array_equal(shifted.x_train, base.x_train)
+    rgb = np.arange(2 * 3, dtype=np.uint8).reshape(1, 1, 2, 3) * 40
+    out = shift_images(rgb).astype(float) / 255.0
+    f = ((rgb.astype(float) / 255.0) ** 0.6 - 0.5) * 0.6 + 0.5
+    np.testing.assert_allclose(out, f[..., [1, 2, 0]], atol=0.5 / 255)
+    # A domain-shift pool from the target and its shifted copy: no row twice, none
+    # of the validation / test / seed rows.
+    cfg = ScenarioConfig(dataset="digits", kind="domain_shift",
+                         source_datasets=("digits", "shifted:digits"), source_weights=(1, 4),
+                         initial_labeled=10, val_size=50, test_size=100, val_source="train",
+                         test_source="train", pool_size=400)
+    sc = build_scenario(cfg, 0)
+    rows = sc.origin_index
+    assert np.unique(rows).size == rows.size
+    assert not set(rows.tolist()) & (set(sc.test_index.tolist()) | set(sc.val_index.tolist()))
+    assert sc.sources == ("digits", "shifted:digits")
+    assert int((sc.provenance == 4).sum()) == 312  # 4/5 of the 390 unlabeled points

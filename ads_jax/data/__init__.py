@@ -36,6 +36,7 @@ from ads_jax.data.sources import (
     load_npz,
     load_tfds,
     load_tiny_imagenet,
+    shift_images,
 )
 
 __all__ = [
@@ -65,4 +66,5 @@ __all__ = [
     "load_npz",
     "load_tfds",
     "load_tiny_imagenet",
+    "shift_images",
 ]

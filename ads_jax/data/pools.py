@@ -153,6 +153,10 @@ class ScenarioConfig:
       pool_size: P = len(x_pool) including the L seed points; None = all
         remaining.
       val_source: "test" (carve validation from the test split) or "train".
+      test_source: "test" (default: the test split, minus validation when
+        ``val_source="test"``) or "train": carve ``test_size`` test points out
+        of the train split too (excluded from the pool) -- for data whose test
+        split is too small (the shared CIFAR-10 copy holds 1,017 test images).
       balanced_init: draw the seed set class-balanced (else uniformly).
       noise_fraction: "noisy": fraction of unlabeled pool images corrupted.
       noise_beta: "noisy": (a, b) of the Beta law of the per-image noise power.
@@ -185,6 +189,7 @@ class ScenarioConfig:
     test_size: int | None = None
     pool_size: int | None = None
     val_source: str = "test"
+    test_source: str = "test"
     balanced_init: bool = True
     noise_fraction: float = 0.8
     noise_beta: tuple[float, float] = (5.0, 2.0)
@@ -209,6 +214,10 @@ class ScenarioConfig:
             raise TypeError(f"`dataset` must be a non-empty string, got {self.dataset!r}.")
         check_choice("kind", self.kind, KINDS)
         check_choice("val_source", self.val_source, ("test", "train"))
+        check_choice("test_source", self.test_source, ("test", "train"))
+        if self.test_source == "train" and self.test_size is None:
+            raise ValueError("`test_source`='train' carves the test set out of the train split: "
+                             "set `test_size` (how many points).")
         check_positive_int("initial_labeled", self.initial_labeled)
         check_positive_int("val_size", self.val_size)
         if self.test_size is not None:
@@ -325,7 +334,8 @@ class Scenario:
       origin_index: int64 (P,) row of the image in that data set's train split.
       val_index: int64 (V,) rows of the validation images in the target's
         test split (``val_source="test"``) or train split (``"train"``).
-      test_index: int64 (T,) rows of the test images in the target's test split.
+      test_index: int64 (T,) rows of the test images in the target's test split
+        (its train split with ``test_source="train"``).
       sources: names of the data sets involved (target first).
       config: the `ScenarioConfig` used.
       seed: the seed used.
@@ -527,8 +537,23 @@ class _Pool:
 def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
     """Validation / test rows and the train rows left for the pool.
 
-    Returns ``(val_idx, test_idx, train_avail, val_from_test)``.
+    Returns ``(val_idx, test_idx, train_avail, val_from_test, test_from_train)``.
     """
+    val_idx, test_idx, train_avail, val_from_test = _split_val(cfg, ds, rng)
+    if cfg.test_source == "test":
+        return val_idx, test_idx, train_avail, val_from_test, False
+    if cfg.test_size >= train_avail.size:
+        raise ValueError(
+            f"`test_size`={cfg.test_size} with test_source='train' leaves no train images of "
+            f"'{cfg.dataset}' for the pool ({train_avail.size} left after validation).")
+    perm = rng.permutation(train_avail.size)
+    test_idx = np.sort(train_avail[perm[: cfg.test_size]])
+    train_avail = np.sort(train_avail[perm[cfg.test_size:]])
+    return val_idx, test_idx, train_avail, val_from_test, True
+
+
+def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
+    """Validation rows (and the test rows of the test split) per ``val_source``."""
     n_train, n_test = len(ds.y_train), len(ds.y_test)
     if cfg.val_source == "test":
         perm = rng.permutation(n_test)
@@ -539,12 +564,14 @@ def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
             )
         val_idx = perm[: cfg.val_size]
         rest = perm[cfg.val_size :]
-        if cfg.test_size is not None and cfg.test_size > rest.size:
+        if cfg.test_source == "test" and cfg.test_size is not None and cfg.test_size > rest.size:
             raise ValueError(
                 f"`test_size`={cfg.test_size} is larger than the {rest.size} test images "
                 f"left after {cfg.val_size} validation images of '{cfg.dataset}'."
             )
         test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
+        if cfg.test_source == "train":
+            test_idx = rest
         return val_idx, test_idx, np.arange(n_train), True
     if cfg.val_size >= n_train:
         raise ValueError(
@@ -554,6 +581,8 @@ def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
     perm = rng.permutation(n_train)
     val_idx = np.sort(perm[: cfg.val_size])
     train_avail = np.sort(perm[cfg.val_size :])
+    if cfg.test_source == "train":
+        return val_idx, np.arange(n_test), train_avail, False
     if cfg.test_size is not None and cfg.test_size > n_test:
         raise ValueError(
             f"`test_size`={cfg.test_size} is larger than the {n_test} test images of "
@@ -602,7 +631,11 @@ def _mixture_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
             )
         if src.image_shape != ds.image_shape and not cfg.convert_images:
             _match_images(src.x_train[:1], ds.image_shape, False, f"Source '{name}'")
-        avail_rows.append(remaining if name == cfg.dataset else np.arange(len(src.y_train)))
+        derived = name in (cfg.dataset, f"shifted:{cfg.dataset}")
+        # A source derived from the target (the target itself, or its synthetic
+        # shift "shifted:<target>") shares its rows: only the ones left after
+        # validation, test and the seed set, and never a row twice.
+        avail_rows.append(remaining if derived else np.arange(len(src.y_train)))
     caps = np.asarray([a.size for a in avail_rows])
     if target_u is None:
         U = int(min(math.floor(c / wi + 1e-9) for c, wi in zip(caps, w)))
@@ -622,7 +655,7 @@ def _mixture_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
                 f"`pool_size`={cfg.pool_size} with weights {[round(float(x), 4) for x in w]} needs "
                 f"{k} images from source '{name}', which has only {cap}."
             )
-    sources, parts = [cfg.dataset], []
+    sources, parts, used = [cfg.dataset], [], np.zeros(0, np.int64)
     for name, k, rows in zip(names, counts, avail_rows):
         if name == cfg.dataset:
             sid = 0
@@ -630,7 +663,18 @@ def _mixture_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
             sid = len(sources)
             sources.append(name)
         prov = CLEAN if name == cfg.dataset else SOURCE_DOMAIN
-        parts.append((sid, b.rng_pool.choice(rows, size=int(k), replace=False), prov))
+        derived = name in (cfg.dataset, f"shifted:{cfg.dataset}")
+        if derived and used.size:
+            rows = np.setdiff1d(rows, used)
+            if k > rows.size:
+                raise ValueError(
+                    f"`pool_size`={cfg.pool_size} needs {k} images from source '{name}', but "
+                    f"only {rows.size} of its rows are left after the other target-derived "
+                    "sources.")
+        chosen = b.rng_pool.choice(rows, size=int(k), replace=False)
+        if derived:
+            used = np.concatenate([used, chosen])
+        parts.append((sid, chosen, prov))
     return parts, sources
 
 
@@ -771,11 +815,16 @@ def build_scenario(
     b = _Build(cfg=cfg, get=get, ds=ds, rng_pool=rng_pool, rng_corrupt=rng_corrupt)
     kind = _KINDS[cfg.kind]
 
-    val_idx, test_idx, train_avail, val_from_test = _split_val_test(cfg, ds, rng_split)
+    val_idx, test_idx, train_avail, val_from_test, test_from_train = _split_val_test(
+        cfg, ds, rng_split)
     if val_from_test:
         x_val, y_val = ds.x_test[val_idx], ds.y_test[val_idx]
     else:
         x_val, y_val = ds.x_train[val_idx], ds.y_train[val_idx]
+    if test_from_train:
+        x_test, y_test = ds.x_train[test_idx], ds.y_train[test_idx]
+    else:
+        x_test, y_test = ds.x_test[test_idx], ds.y_test[test_idx]
 
     # Seed set: always from the target train split.
     L = cfg.initial_labeled
@@ -801,8 +850,8 @@ def build_scenario(
         labeled_init=np.flatnonzero(pool.is_init).astype(np.int32),
         x_val=x_val,
         y_val=np.asarray(y_val, np.int32),
-        x_test=ds.x_test[test_idx],
-        y_test=np.asarray(ds.y_test[test_idx], np.int32),
+        x_test=x_test,
+        y_test=np.asarray(y_test, np.int32),
         num_classes=ds.num_classes,
         class_names=ds.class_names,
         y_true=pool.y_true,

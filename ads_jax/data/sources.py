@@ -51,6 +51,7 @@ __all__ = [
     "load_cinic10",
     "load_tiny_imagenet",
     "convert_images",
+    "shift_images",
     "TFDS_DATASETS",
     "DIGITS_TRAIN_SIZE",
 ]
@@ -220,6 +221,12 @@ def load_dataset(
         raise TypeError(f"`name` must be a non-empty string, got {name!r}.")
     if not isinstance(remap_labels, (bool, np.bool_)):
         raise TypeError(f"`remap_labels` must be True or False, got {remap_labels!r}.")
+    if name.lower().startswith("shifted:"):
+        inner = load_dataset(name[len("shifted:"):], data_dir=data_dir, download=download,
+                             remap_labels=remap_labels)
+        return dataclasses.replace(inner, name=f"shifted:{inner.name}",
+                                   x_train=shift_images(inner.x_train),
+                                   x_test=shift_images(inner.x_test))
     kind, _, arg = name.partition(":")
     kind = kind.strip().lower()
     path = arg or (os.fspath(data_dir) if data_dir is not None else "")
@@ -257,8 +264,33 @@ def load_dataset(
     raise ValueError(
         f"Unknown dataset `name`={name!r}. Use one of: 'digits', 'npz:/path/file.npz', "
         f"{', '.join(repr(n) for n in TFDS_DATASETS)}, 'svhn_cropped+extra', 'tfds:NAME', "
-        "'cinic10:/dir', 'tiny_imagenet:/dir'."
+        "'cinic10:/dir', 'tiny_imagenet:/dir', or 'shifted:<any of these>'."
     )
+
+
+#: Parameters of the synthetic domain shift of ``"shifted:NAME"`` data sets.
+SHIFT_GAMMA = 0.6
+SHIFT_CONTRAST = 0.6
+
+
+def shift_images(x: np.ndarray) -> np.ndarray:
+    """A synthetic domain shift (``"shifted:NAME"``): uint8 (N, H, W, C) -> same.
+
+    ``f = (x / 255) ** 0.6`` (brighter, washed out), then ``0.5 + 0.6 (f - 0.5)``
+    (lower contrast), then colour channels rotated RGB -> GBR (colour images
+    only). Deterministic; labels and class names are unchanged, so the shifted
+    copy can serve as a second source of the same classes (scenario kind
+    ``domain_shift``) where no second real data set is at hand.
+    """
+    x = np.asarray(x)
+    out = np.empty_like(x, dtype=np.uint8)
+    for s in range(0, x.shape[0], 4096):  # chunks bound the float temporaries
+        f = (x[s:s + 4096].astype(np.float32) / 255.0) ** SHIFT_GAMMA
+        f = 0.5 + SHIFT_CONTRAST * (f - 0.5)
+        if f.shape[-1] == 3:
+            f = f[..., [1, 2, 0]]
+        out[s:s + 4096] = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
+    return out
 
 
 def _need_path(name: str, path: str) -> None:
