@@ -34,3 +34,15 @@ def x64():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module.
+
+    One pytest process compiles thousands of XLA programs; each keeps memory
+    mappings for its code, and a whole-suite run would otherwise approach the
+    kernel's per-process mapping limit (vm.max_map_count), where XLA crashes.
+    """
+    yield
+    jax.clear_caches()
