@@ -664,16 +664,16 @@ def run_experiment(
     lock = RunLock(out) if primary else None
     ok = False
     try:
-        if primary:
-            lock.acquire()
-            if lock.previous and progress:
-                progress(f"run directory {out}: took over the lock of a stopped run "
-                         f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
-            _prepare_dir(cfg, overwrite)
-        ok = True
-    finally:
-        broadcast_ok(ok, "Preparing the run directory")
-    try:
+        try:
+            if primary:
+                lock.acquire()
+                if lock.previous and progress:
+                    progress(f"run directory {out}: took over the lock of a stopped run "
+                             f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
+                _prepare_dir(cfg, overwrite)
+            ok = True
+        finally:
+            broadcast_ok(ok, "Preparing the run directory")
         return _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback)
     finally:
         if lock is not None:

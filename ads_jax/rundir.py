@@ -290,6 +290,7 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Give the lock up (no-op if not held)."""
         import fcntl
 
         if self._fd is not None:
