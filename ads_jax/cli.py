@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """``parser.parse_args`` where FIELD=VALUE overrides may also follow the options.
+
+    argparse stops filling a ``nargs="*"`` positional at the first option, so the
+    leftovers are re-attached to ``args.overrides`` (any other leftover is an error).
+    """
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any(a.startswith("-") for a in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def import_user_modules(specs: Sequence[str]) -> None:
     """Import each ``spec`` (a module name or a ``.py`` path), e.g. to register components.
 
@@ -239,13 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     how to resume.
     """
     parser = build_parser()
-    # parse_known_args + re-attach: overrides may come before or after options
-    # (argparse stops filling a nargs="*" positional at the first option).
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        if not hasattr(args, "overrides") or any(a.startswith("-") for a in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.overrides = [*args.overrides, *extra]
+    args = parse_with_overrides(parser, argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import typing
 from typing import Any, Callable, Mapping
 
-__all__ = ["Entry", "Registry", "NoOptions", "options_from_signature"]
+__all__ = ["Entry", "Registry", "NoOptions", "ComponentConfig", "options_from_signature"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +137,38 @@ class Registry:
                 f"{self.kind} {name!r} does not take the option(s) {unknown} (in `{path}`). "
                 f"Valid options: {valid if valid else 'none'}.")
         return from_dict(entry.options, dict(options), path=path)
+
+
+class ComponentConfig:
+    """Mixin of the configs that name a registered component: fields ``name`` and
+    ``options`` (a JSON object checked against the component's schema).
+
+    Subclasses set ``_registry`` and ``_section`` (the config section, for
+    messages), call :meth:`_check_component` in ``__post_init__`` and set
+    ``__hash__ = ComponentConfig.__hash__`` (frozen dataclasses would make one
+    from the fields, and ``options`` is a dict).
+    """
+
+    _registry: Registry
+    _section: str
+
+    def _check_component(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"`{self._section}.name` must be a string, got {self.name!r}.")
+        self._registry.get(self.name, arg=f"{self._section}.name")
+        typed = self._registry.parse_options(self.name, self.options,
+                                             path=f"{self._section}.options")
+        # The given options, with their declared types (1 -> 1.0 for a float), so
+        # equal configs hash equal.
+        object.__setattr__(self, "options", {k: getattr(typed, k) for k in self.options})
+
+    def __hash__(self):
+        return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))
+
+    def typed_options(self) -> Any:
+        """The options as the component's typed options object."""
+        return self._registry.parse_options(self.name, self.options,
+                                            path=f"{self._section}.options")
 
 
 def options_from_signature(fn: Callable, skip: tuple[str, ...]) -> type:

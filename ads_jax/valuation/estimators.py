@@ -39,12 +39,11 @@ run inside the fused acquisition program.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Callable
 
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS
-from ads_jax.registry import Registry
+from ads_jax.registry import ComponentConfig, Registry
 from ads_jax.valuation.regression import AGGREGATES, METHODS, WEIGHTS, predict_values_unchecked
 
 __all__ = [
@@ -83,7 +82,7 @@ def available_estimators() -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class EstimatorConfig:
+class EstimatorConfig(ComponentConfig):
     """Stage 2, the value estimator (``acquisition.estimator``).
 
     Attributes:
@@ -96,19 +95,12 @@ class EstimatorConfig:
     name: str = "knn_regression"
     options: dict = dataclasses.field(default_factory=dict)
 
+    _registry = ESTIMATORS
+    _section = "estimator"
+    __hash__ = ComponentConfig.__hash__
+
     def __post_init__(self):
-        if not isinstance(self.name, str):
-            raise TypeError(f"`estimator.name` must be a string, got {self.name!r}.")
-        ESTIMATORS.get(self.name, arg="estimator.name")
-        ESTIMATORS.parse_options(self.name, self.options, path="estimator.options")
-        object.__setattr__(self, "options", dict(self.options))
-
-    def __hash__(self):
-        return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))
-
-    def typed_options(self) -> Any:
-        """The options as the estimator's typed options object."""
-        return ESTIMATORS.parse_options(self.name, self.options, path="estimator.options")
+        self._check_component()
 
 
 def run_estimator(config: EstimatorConfig, train_emb, train_y, train_values, query_emb,

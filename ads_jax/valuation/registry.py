@@ -34,14 +34,13 @@ it by enumerating every subset, so a new variant is tested by registering it.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Callable
 
 import numpy as np
 
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS
-from ads_jax.registry import Registry
+from ads_jax.registry import ComponentConfig, Registry
 from ads_jax.valuation.recursions import JIA, SOFT, Recursion
 
 __all__ = [
@@ -133,7 +132,7 @@ def knn_variants() -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class ValuationConfig:
+class ValuationConfig(ComponentConfig):
     """Stage 1, the valuation of the labeled points (``acquisition.valuation``).
 
     Attributes:
@@ -151,21 +150,14 @@ class ValuationConfig:
     metric: str = "sqeuclidean"
     options: dict = dataclasses.field(default_factory=dict)
 
+    _registry = VALUATIONS
+    _section = "valuation"
+    __hash__ = ComponentConfig.__hash__
+
     def __post_init__(self):
-        if not isinstance(self.name, str):
-            raise TypeError(f"`valuation.name` must be a string, got {self.name!r}.")
-        VALUATIONS.get(self.name, arg="valuation.name")
+        self._check_component()
         V.check_positive_int("valuation.k", self.k)
         V.check_choice("valuation.metric", self.metric, METRICS)
-        VALUATIONS.parse_options(self.name, self.options, path="valuation.options")
-        object.__setattr__(self, "options", dict(self.options))
-
-    def __hash__(self):
-        return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))
-
-    def typed_options(self) -> Any:
-        """The options as the rule's typed options object."""
-        return VALUATIONS.parse_options(self.name, self.options, path="valuation.options")
 
 
 def run_valuation(config: ValuationConfig, train_x, train_y, val_x, val_y, *,

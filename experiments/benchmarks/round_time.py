@@ -19,14 +19,20 @@ Prints a Markdown table (for BENCHMARKS.md) and writes JSON to ``--out``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
-import time
+
+# experiments/benchmarks/selectors.py would shadow the standard library's selectors
+# module (imported by subprocess) when this file runs as a script.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") !=
+               os.path.dirname(os.path.abspath(__file__))]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
