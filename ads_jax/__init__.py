@@ -1,10 +1,13 @@
 """ads_jax: Active Data Shapley (ADS) batch active learning in JAX.
 
 The curated public API. Data flow (see ARCHITECTURE.md):
-embed (models, training) -> value (knn_shapley) -> regress (predict_values)
--> pre-select and select (acquire, selectors) -> loop (run_experiment).
+embed (models, training) -> value (registered valuations; knn_shapley)
+-> estimate (registered value estimators; predict_values) -> pre-select and
+select (acquire, selectors) -> loop (run_experiment).
 Submodules hold the rest: ``ads_jax.valuation``, ``ads_jax.selection``,
-``ads_jax.models``, ``ads_jax.training``, ``ads_jax.data``, ``ads_jax.config``.
+``ads_jax.models``, ``ads_jax.training``, ``ads_jax.data``, ``ads_jax.config``,
+``ads_jax.configs`` (named experiments), ``ads_jax.rundir`` (run directories),
+``ads_jax.distributed`` (multi-host), ``ads_jax.sweep`` (sweeps).
 """
 
 __version__ = "0.1.0"
@@ -45,6 +48,7 @@ from ads_jax.acquisition import (
 from ads_jax.config import ExperimentConfig, LoopConfig, apply_overrides, get_config, resolve_config
 from ads_jax.loop import run_experiment
 from ads_jax.plotting import format_table, load_results, plot_results
+from ads_jax.rundir import load_artefacts
 
 __all__ = [
     "knn", "pairwise_distances",
@@ -59,5 +63,5 @@ __all__ = [
     "AcquisitionResult",
     "ARMS", "parse_arm",
     "ExperimentConfig", "LoopConfig", "get_config", "resolve_config", "apply_overrides",
-    "run_experiment", "load_results", "format_table", "plot_results",
+    "run_experiment", "load_results", "load_artefacts", "format_table", "plot_results",
 ]
