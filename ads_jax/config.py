@@ -113,9 +113,11 @@ class LoopConfig:
       warm_timing: time each acquisition on warm calls: the fused program
         runs a second time (``time.selection``; ``time.selection_first_call``
         keeps the first call, which compiles in round 0), and the staged path
-        runs for the per-stage times (``time.valuation`` ...); its picks must
-        equal the fused program's (checked every round). Off: only the fused
-        program runs (GPU-scale runs).
+        runs for the per-stage times (``time.valuation`` ...); its picks are
+        compared with the fused program's every round (a difference, a float
+        near-tie broken differently by two programs, is a warning; the run
+        keeps the fused picks). Off: only the fused program runs (GPU-scale
+        runs).
       save_artefacts: write the per-round arrays a researcher analyses (exact
         values of the labeled points, predicted values of the pool, the
         pre-selection mask, the picks) to ``artefacts/<arm>/seed_<s>/
