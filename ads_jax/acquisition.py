@@ -71,7 +71,7 @@ import inspect
 import json
 import math
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp

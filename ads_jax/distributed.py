@@ -85,7 +85,6 @@ def _env_int(name: str) -> int:
 
 def _only_cpu() -> bool:
     try:
-        import jaxlib  # noqa: F401
         from importlib.metadata import distributions
 
         names = {d.metadata["Name"].lower() for d in distributions()}

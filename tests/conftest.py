@@ -36,6 +36,22 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 8x8 digits as uint8 images (1797, 8, 8, 1) and int32 labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.clip(d.images[..., None] * 16, 0, 255).astype(np.uint8)
+    return x, d.target.astype(np.int32)
+
+
+def tree_close(a, b, rtol=1e-5, atol=1e-6):
+    """Assert two pytrees of arrays are elementwise close."""
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v),
+                                                         rtol=rtol, atol=atol), a, b)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drop JAX's compiled programs after each test module.

@@ -4,10 +4,8 @@ the CLI on the ``tiny`` experiment; per-round artefacts; configs as code."""
 
 from __future__ import annotations
 
-import json
 import os
 
-import jax
 import numpy as np
 import pytest
 

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from sklearn.datasets import load_digits
 
 from ads_jax.config import to_dict
 from ads_jax.models import build_model
@@ -24,16 +23,7 @@ from ads_jax.training.steps import StepOptions
 MODEL = build_model("wrn-10-1", 10)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    d = load_digits()
-    x = np.clip(d.images[..., None] * 16, 0, 255).astype(np.uint8)  # (1797, 8, 8, 1)
-    return x, d.target.astype(np.int32)
-
-
-def _tree_close(a, b, rtol=1e-5, atol=1e-6):
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v),
-                                                         rtol=rtol, atol=atol), a, b)
+from conftest import tree_close as _tree_close  # noqa: E402  (shared test helpers)
 
 
 def _tree_equal(a, b):

@@ -39,7 +39,7 @@ run inside the fused acquisition program.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS

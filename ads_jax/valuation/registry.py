@@ -34,7 +34,7 @@ it by enumerating every subset, so a new variant is tested by registering it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

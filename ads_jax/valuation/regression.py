@@ -636,7 +636,6 @@ def predict_values(
                 "`query_probs` must be non-negative for aggregate='prob_weighted' "
                 "(pass probabilities, e.g. softmax of the logits, not logits)."
             )
-    n_train = int(train_emb.shape[0])
     bound = None
     if not V.is_tracer(train_y):
         bound = int(np.bincount(np.asarray(train_y), minlength=num_classes).max())
