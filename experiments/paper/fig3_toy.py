@@ -83,7 +83,6 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 
 from ads_jax.selection import get_selector  # noqa: E402
 from ads_jax.valuation import knn_shapley  # noqa: E402
