@@ -26,7 +26,16 @@ import pkgutil
 import sys
 from typing import Any, Callable, Mapping
 
-__all__ = ["available", "load", "experiment", "variant", "DEMO_ARMS"]
+__all__ = ["available", "load", "experiment", "variant", "DEMO_ARMS", "DATA_DIR",
+           "CIFAR10_NPZ", "FASHION_MNIST_NPZ"]
+
+#: Where the local data copies live (``$ADS_JAX_DATA_DIR``, default ``/work/shared/data``).
+#: Configs name files under it; ``data.dataset=npz:/other/file.npz`` overrides any of them.
+DATA_DIR = os.environ.get("ADS_JAX_DATA_DIR", "/work/shared/data")
+#: The local CIFAR-10 copy (50,000 train images, only 1,017 test images).
+CIFAR10_NPZ = os.path.join(DATA_DIR, "cifar10", "cifar10.npz")
+#: The local Fashion-MNIST copy (complete train and test splits).
+FASHION_MNIST_NPZ = os.path.join(DATA_DIR, "fashion_mnist", "fashion_mnist.npz")
 
 #: The arms of the built-in comparison: the paper's ADS with its diversity
 #: selector, the selector alone, the random pre-filter control, uncertainty, random.

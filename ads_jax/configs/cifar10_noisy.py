@@ -13,9 +13,8 @@ The paper-faithful presets of every experiment of the paper are the ``paper_*``
 modules (e.g. ``paper_noisy``).
 """
 
-from ads_jax.configs import experiment, variant
+from ads_jax.configs import CIFAR10_NPZ, experiment, variant
 
-CIFAR10_NPZ = "/work/shared/data/cifar10/cifar10.npz"
 ARMS = ("ads+coreset", "coreset", "randfilter+coreset", "badge", "entropy", "random")
 
 
