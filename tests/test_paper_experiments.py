@@ -1,0 +1,312 @@
+"""The paper presets (``ads_jax/configs/paper_*.py``) and the paper scripts
+(``experiments/paper/{table1_first_round,fig5_curves,ablation_grid}.py``).
+
+* every variant of every preset module builds, and the ``paper`` variants
+  hold the paper's stated values (5,000 initial labeled, batches of 5,000,
+  500 validation images from the test split, the rest for testing, 5 rounds,
+  ``max`` over the top-10 classes, the pre-selection fractions, WRN-28-10 /
+  WRN-16-8); the ``cpu`` variants keep the paper's choices and ``cpu_ours``
+  ads_jax's; only ``tiny`` variants are run, on the built-in digits (nothing
+  here reads /work/shared);
+* each script's ``tiny`` preset runs end to end into ``tmp_path`` and writes
+  well-formed JSON / CSV / PNG (/ Markdown), and a rerun resumes: every job is
+  skipped and no results file is rewritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ads_jax.config import resolve_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "experiments" / "paper"
+MODULES = {  # module -> (variants, pre-selection fraction of the paper)
+    "paper_cifar10": (("paper", "cpu", "cpu_ours", "tiny"), 0.3),
+    "paper_noisy": (("paper", "paper_svhn", "cpu", "cpu_ours", "cpu_cifar10", "tiny"), 0.1),
+    "paper_cheap10": (("paper", "cpu", "cpu_ours", "tiny"), 0.1),
+    "paper_domain_shift": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
+    "paper_cinic10": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
+    "paper_tiny_imagenet": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _opts(cfg):
+    return cfg.acquisition.estimator.typed_options()
+
+
+# ----------------------------------------------------------------------------
+# Presets.
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_paper_variants_have_the_papers_values(module):
+    variants, fraction = MODULES[module]
+    mod = importlib.import_module(f"ads_jax.configs.{module}")
+    assert mod.__doc__ and "paper" in mod.__doc__
+    default = resolve_config(module)
+    assert default == resolve_config(f"{module}:paper")
+    with pytest.raises(ValueError, match="variants"):
+        resolve_config(f"{module}:nope")
+    for v in variants:
+        cfg = resolve_config(f"{module}:{v}")
+        assert cfg.acquisition.preselect.fraction == fraction, (module, v)
+        assert cfg.acquisition.estimator.name == "knn_regression"
+        assert _opts(cfg).top_t == 10
+        assert cfg.acquisition.valuation.name == "jia" and cfg.acquisition.valuation.k == 5
+        if not v.startswith("paper"):
+            continue
+        d = cfg.data
+        assert (d.initial_labeled, cfg.acquisition.budget, d.val_size) == (5000, 5000, 500)
+        assert d.val_source == "test" and d.test_size is None and d.pool_size is None
+        assert cfg.loop.rounds == 5 and len(cfg.loop.seeds) == 3
+        o = _opts(cfg)
+        assert (o.aggregate, o.k, o.weights) == ("max", 5, "uniform")
+        wrn = (16, 8) if v == "paper_svhn" else (28, 10)
+        assert (cfg.model.depth, cfg.model.width) == wrn
+        assert not d.dataset.startswith("npz:/work/shared")
+
+
+def test_paper_scenarios_and_arms():
+    noisy = resolve_config("paper_noisy:paper").data
+    assert noisy.kind == "noisy" and noisy.noise_fraction == 0.8 and noisy.dataset == "cifar10"
+    assert noisy.noisy_initial is False and noisy.noise_beta == (2.0, 5.0)
+    assert resolve_config("paper_noisy:paper_svhn").data.dataset == "svhn_cropped"
+    cheap = resolve_config("paper_cheap10:paper").data
+    assert cheap.kind == "cheap" and cheap.ood_fraction > 0 and cheap.mislabel_fraction > 0
+    ds = resolve_config("paper_domain_shift:paper").data
+    assert ds.kind == "domain_shift" and ds.dataset == "cifar10"
+    assert ds.source_datasets[0].startswith("cinic10:")
+    assert resolve_config("paper_cifar10:paper").data.kind == "curated"
+    from ads_jax.configs.paper_cifar10 import CURVE_ARMS, TABLE1_ARMS
+
+    assert set(CURVE_ARMS) == {"ads+coreset", "coreset", "entropy", "random",
+                               "randfilter+coreset"}
+    assert {a.split("+")[-1] for a in TABLE1_ARMS} == {"coreset", "kmedians", "badge"}
+    assert {a.split("+")[0] for a in TABLE1_ARMS if "+" in a} == {"ads", "randfilter"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_cpu_and_tiny_variants(module):
+    paper = resolve_config(f"{module}:paper")
+    cpu, ours, tiny = (resolve_config(f"{module}:{v}") for v in ("cpu", "cpu_ours", "tiny"))
+    for cfg in (cpu, ours, tiny):  # same code path as the paper's
+        assert cfg.data.kind == paper.data.kind and cfg.arms == paper.arms
+        assert (cfg.model.depth, cfg.model.width) == (10, 1)
+        need = cfg.data.initial_labeled + cfg.loop.rounds * cfg.acquisition.budget
+        assert cfg.data.pool_size is not None and need <= cfg.data.pool_size
+    assert _opts(cpu) == _opts(paper)  # the paper's choices at CPU scale
+    assert _opts(ours).aggregate == "mean" and _opts(ours).weights == "distance"
+    assert _opts(ours).k == 10
+    assert cpu.loop.rounds == 5 and cpu.acquisition.budget == cpu.data.initial_labeled
+    assert tiny.data.dataset == "digits" and tiny.loop.rounds == 1 and tiny.train.epochs == 1
+    for name in [tiny.data.dataset, *tiny.data.source_datasets, tiny.data.ood_dataset or ""]:
+        assert "/work/shared" not in name
+    if module in ("paper_cifar10", "paper_noisy", "paper_cheap10", "paper_domain_shift"):
+        assert cpu.data.dataset.startswith("npz:")  # local copies (never read by tests)
+    if module == "paper_noisy":
+        assert ours.data.noisy_initial and ours.data.noise_beta == (5.0, 2.0)
+        assert not cpu.data.noisy_initial and cpu.data.noise_beta == (2.0, 5.0)
+
+
+def test_cpu_cifar10_variants_carve_validation_and_test_from_train():
+    """The shared CIFAR-10 copy holds only 1,017 test images: every CIFAR-10-based
+    ``cpu`` variant takes validation (500) and test (5,000) from the train split."""
+    specs = ["paper_cifar10:cpu", "paper_cifar10:cpu_ours", "paper_cheap10:cpu",
+             "paper_cheap10:cpu_ours", "paper_domain_shift:cpu", "paper_domain_shift:cpu_ours",
+             "paper_noisy:cpu_cifar10"]
+    for spec in specs:
+        d = resolve_config(spec).data
+        assert d.dataset.endswith("cifar10.npz"), spec
+        assert (d.val_source, d.test_source, d.val_size, d.test_size) == (
+            "train", "train", 500, 5000), spec
+    fm = resolve_config("paper_noisy:cpu").data  # Fashion-MNIST: complete test split
+    assert (fm.val_source, fm.test_source) == ("test", "test")
+
+
+def test_domain_shift_uses_the_shifted_spec():
+    from ads_jax.data import build_scenario, load_dataset, shift_images
+
+    cpu = resolve_config("paper_domain_shift:cpu").data
+    assert cpu.source_datasets == (cpu.dataset, f"shifted:{cpu.dataset}")
+    tiny = resolve_config("paper_domain_shift:tiny").data
+    assert tiny.source_datasets == ("digits", "shifted:digits")
+    base, sh = load_dataset("digits"), load_dataset("shifted:digits")
+    assert sh.class_names == base.class_names
+    np.testing.assert_array_equal(sh.y_train, base.y_train)
+    np.testing.assert_array_equal(sh.x_train, shift_images(base.x_train))
+    assert not np.array_equal(sh.x_train, base.x_train)
+    sc = build_scenario(tiny, seed=0)
+    assert sc.pool_size == tiny.pool_size
+    counts = sc.provenance_counts()
+    assert counts["source_domain"] > 0.6 * sc.pool_size and counts["clean"] > 0
+
+
+def test_threshold_radius_valuation():
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(REPO))
+    from experiments.paper import threshold_radius as TR
+    from ads_jax.valuation import ValuationConfig, available_valuations, knn_shapley, run_valuation
+
+    assert TR.NAME in available_valuations()
+    rng = np.random.default_rng(0)
+    tx, vx = rng.normal(size=(30, 4)).astype(np.float32), rng.normal(size=(12, 4)).astype(
+        np.float32)
+    ty, vy = rng.integers(0, 3, 30).astype(np.int32), rng.integers(0, 3, 12).astype(np.int32)
+    d = ((vx[:, None, :] - tx[None, :, :]) ** 2).sum(-1)
+    tau = float(np.quantile(np.sort(d, axis=1)[:, 4], 0.5))
+    np.testing.assert_allclose(float(TR.radius(jnp.asarray(tx), jnp.asarray(vx), k=5,
+                                               metric="sqeuclidean", quantile=0.5)),
+                               tau, rtol=1e-4)
+    got = run_valuation(ValuationConfig(name=TR.NAME, k=5), jnp.asarray(tx), jnp.asarray(ty),
+                        jnp.asarray(vx), jnp.asarray(vy), num_classes=3)
+    want = knn_shapley(tx, ty, vx, vy, num_classes=3, k=5, variant="threshold", tau=tau)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError):
+        ValuationConfig(name=TR.NAME, options={"quantile": 2.0})
+
+
+# ----------------------------------------------------------------------------
+# Scripts (tiny presets, end to end).
+# ----------------------------------------------------------------------------
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"paper_script_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _results_mtimes(root: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in root.rglob("results.jsonl")}
+
+
+def _finite_json(path: Path):
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    return json.loads(text)
+
+
+def _run_twice(script, tmp_path, *extra):
+    out, root = tmp_path / "out", tmp_path / "root"
+    argv = ["--preset", "tiny", "--out", str(out), "--root", str(root), "--quiet", *extra]
+    first = script.main(argv)
+    assert first["jobs"]["missing"] == [] and first["jobs"]["total"] > 0
+    assert {r["status"] for r in first["reports"]} == {"ran"}
+    before = _results_mtimes(root)
+    assert len(before) == first["jobs"]["total"]
+    second = script.main(argv)  # resumes: nothing recomputed or rewritten
+    assert {r["status"] for r in second["reports"]} == {"skipped"}
+    assert _results_mtimes(root) == before
+    for p in second["paths"].values():
+        assert Path(p).is_file() and Path(p).stat().st_size > 0
+        if p.endswith(".png"):
+            assert Path(p).read_bytes()[:8] == PNG and Path(p).stat().st_size < 400_000
+    return first, second, out
+
+
+def _csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_table1_tiny_end_to_end_and_resume(tmp_path, capsys):
+    t1 = _load("table1_first_round")
+    first, second, out = _run_twice(t1, tmp_path)
+    js = _finite_json(out / "table1_first_round_tiny.json")
+    assert js["preset"] == "tiny" and js["settings"] == second["settings"]
+    arms = js["settings"]["paper_cifar10"]["arms"]
+    assert set(arms) == {"coreset", "ads+coreset", "randfilter+coreset"}
+    for a in arms.values():
+        assert a["labeled"] == 20 and a["test_accuracy"]["n"] == 1
+        assert 0.0 <= a["test_accuracy"]["mean"] <= 1.0
+        assert a["selection_seconds"]["mean"] >= 0
+    assert js["settings"]["paper_cifar10"]["paired_differences"]["ads+coreset - coreset"]["n"] == 1
+    rows = _csv(out / "table1_first_round_tiny.csv")
+    assert len(rows) == 3 and {r["arm"] for r in rows} == set(arms)
+    md = (out / "table1_first_round_tiny.md").read_text()
+    assert "| paper_cifar10 | coreset |" in md and md in capsys.readouterr().out
+
+
+def test_fig5_tiny_end_to_end_and_resume(tmp_path):
+    f5 = _load("fig5_curves")
+    first, second, out = _run_twice(f5, tmp_path)
+    js = _finite_json(out / "fig5_curves_tiny.json")
+    assert list(js["settings"]) == ["curated", "noisy", "cheap", "domain_shift"]
+    for s, d in js["settings"].items():
+        assert set(d["arms"]) == {"ads+coreset", "random"}
+        for arm, rounds in d["arms"].items():
+            assert [x["round"] for x in rounds] == [0, 1]
+            assert [x["labeled"] for x in rounds] == [10, 20]
+            assert all(0 <= x["test_accuracy"]["mean"] <= 1 for x in rounds)
+            pk = rounds[0]["picked"]
+            assert pk is not None and rounds[1]["picked"] is None
+            assert math.isclose(sum(v for k, v in pk.items() if k != "non_clean"), 1.0,
+                                abs_tol=1e-9)
+            pool = rounds[0]["pool"]
+            if s == "curated":
+                assert pool["non_clean"]["mean"] == 0.0
+            else:
+                assert pool["non_clean"]["mean"] > 0.5
+            key = {"noisy": "noisy", "cheap": "ood", "domain_shift": "source_domain"}.get(s)
+            if key:
+                assert pool[key] > 0.3
+    rows = _csv(out / "fig5_curves_tiny.csv")
+    assert len(rows) == 4 * 2 * 2
+    assert {"picked_non_clean", "picked_ood", "picked_mislabeled", "picked_source_domain",
+            "test_accuracy_mean", "test_accuracy_std"} <= set(rows[0])
+
+
+def test_fig5_cpu_sweeps():
+    """The cpu preset: 4 rounds, the four paper settings with all arms, and the noisy
+    pool with ads_jax's choices (``paper_noisy:cpu_ours``) with ADS and its controls."""
+    f5 = _load("fig5_curves")
+    sweeps = f5.build_sweeps("cpu", f5.DEFAULT_SETTINGS["cpu"], None, True)
+    by = {sw.name: sw for sw in sweeps}
+    assert list(by) == ["curated-cpu", "noisy-cpu", "cheap-cpu", "domain_shift-cpu",
+                        "noisy_ours-cpu"]
+    assert by["noisy_ours-cpu"].spec == "paper_noisy:cpu_ours"
+    assert by["noisy-cpu"].spec == "paper_noisy:cpu"
+    assert set(by["noisy_ours-cpu"].arms) == {"ads+coreset", "coreset", "randfilter+coreset"}
+    assert len(by["curated-cpu"].arms) == 5
+    for sw in sweeps:
+        assert sw.overrides == ("loop.rounds=4",) and sw.base_config().loop.rounds == 4
+    assert f5.build_sweeps("tiny", ["curated"], None, False)[0].overrides == ()
+
+
+def test_ablation_tiny_end_to_end_and_resume(tmp_path):
+    ab = _load("ablation_grid")
+    first, second, out = _run_twice(ab, tmp_path)
+    js = _finite_json(out / "ablation_grid_tiny.json")
+    pts = {p["point"]: p for p in js["points"]}
+    assert set(pts) == {"base", "aggregate=mean", "valuation=threshold"}
+    assert pts["base"]["levels"] == ab.BASE
+    assert pts["valuation=threshold"]["levels"]["valuation"] == "threshold"
+    for p in pts.values():
+        m = p["metrics"]
+        assert 0 <= m["final_accuracy"]["mean"] <= 1
+        assert 0 <= m["picked_non_clean"]["mean"] <= 1 and m["selection_seconds"]["mean"] >= 0
+    assert set(pts["base"]["blocks"]) == {"aggregate", "valuation"}
+    for metric in ab.METRICS:
+        assert (out / f"ablation_grid_tiny_{metric}.png").read_bytes()[:8] == PNG
+    rows = _csv(out / "ablation_grid_tiny.csv")
+    assert len(rows) == 3 and "level.aggregate" in rows[0]
+    # every point sets all factors explicitly
+    cpu = ab.design_points("cpu")
+    assert len(cpu) == 21 and all(len(p["overrides"]) == len(ab.FACTORS) for p in cpu)
+    cfgs = [resolve_config("paper_noisy:cpu", p["overrides"]) for p in cpu[:3]]
+    assert _opts(cfgs[1]).weights == "distance" and _opts(cfgs[0]).weights == "uniform"
