@@ -242,6 +242,18 @@ def test_table1_tiny_end_to_end_and_resume(tmp_path, capsys):
     assert "| paper_cifar10 | coreset |" in md and md in capsys.readouterr().out
 
 
+def test_table1_settings_may_name_their_variant():
+    t1 = _load("table1_first_round")
+    sweeps = t1.build_sweeps("cpu", ["paper_cifar10", "paper_cifar10:cpu_ours"], [0], True)
+    assert [sw.spec for sw in sweeps] == ["paper_cifar10:cpu", "paper_cifar10:cpu_ours"]
+    from ads_jax.sweep import jobs_of
+
+    assert len({j.name for j in jobs_of(sweeps, "/nonexistent")}) == 2
+    ours = sweeps[1].base_config().acquisition.estimator
+    assert ours.name == "knn_regression" and ours.options == {}
+    assert _opts(sweeps[0].base_config()).aggregate == "max"
+
+
 def test_fig5_tiny_end_to_end_and_resume(tmp_path):
     f5 = _load("fig5_curves")
     first, second, out = _run_twice(f5, tmp_path)
@@ -272,7 +284,7 @@ def test_fig5_tiny_end_to_end_and_resume(tmp_path):
 
 
 def test_fig5_cpu_sweeps():
-    """The cpu preset: 4 rounds, the four paper settings with all arms, and the noisy
+    """The cpu preset: 3 rounds, the four paper settings with all arms, and the noisy
     pool with ads_jax's choices (``paper_noisy:cpu_ours``) with ADS and its controls."""
     f5 = _load("fig5_curves")
     sweeps = f5.build_sweeps("cpu", f5.DEFAULT_SETTINGS["cpu"], None, True)
@@ -284,7 +296,7 @@ def test_fig5_cpu_sweeps():
     assert set(by["noisy_ours-cpu"].arms) == {"ads+coreset", "coreset", "randfilter+coreset"}
     assert len(by["curated-cpu"].arms) == 5
     for sw in sweeps:
-        assert sw.overrides == ("loop.rounds=4",) and sw.base_config().loop.rounds == 4
+        assert sw.overrides == ("loop.rounds=3",) and sw.base_config().loop.rounds == 3
     assert f5.build_sweeps("tiny", ["curated"], None, False)[0].overrides == ()
 
 

@@ -9,12 +9,15 @@ Arms: ``coreset`` (greedy k-center), ``kmedians``, ``badge``, each alone,
 ``ads+`` and ``randfilter+`` (pre-selection fraction of the setting: 30%
 CIFAR-10, 20% CINIC-10 / Tiny ImageNet, ...).
 
-Settings per preset (``--settings`` picks others, e.g. ``paper_noisy``):
+Settings per preset (``--settings`` picks others, e.g. ``paper_noisy``; a setting
+``module:variant`` names its variant, otherwise the preset's is used):
 
 * ``paper``: ``paper_cifar10``, ``paper_cinic10``, ``paper_tiny_imagenet`` at the
   paper's sizes (GPU; CINIC-10 and Tiny ImageNet need their directories);
 * ``cpu``: ``paper_cifar10:cpu`` (the local CIFAR-10 copy; 100 labeled + one
-  batch of 100 from a pool of 1,000, WRN-10-1);
+  batch of 100 from a pool of 1,000, WRN-10-1); ``--settings
+  paper_cifar10,paper_cifar10:cpu_ours`` adds ads_jax's regression defaults
+  (k = 10, distance weights, ``mean`` instead of the paper's ``max``) beside it;
 * ``tiny``: ``paper_cifar10:tiny`` (digits; seconds), arms coreset only.
 
 Runs on the sweep runner (:mod:`ads_jax.sweep`): one resumable job per
@@ -59,17 +62,22 @@ def arms_for(preset: str, methods=None) -> list[str]:
     return [f"{f}{m}" for m in (methods or DIVERSITY[preset]) for f in FILTERS]
 
 
+def spec_of(setting: str, preset: str) -> str:
+    """``module:variant`` of a setting (its own variant, else the preset's)."""
+    return setting if ":" in setting else f"{setting}:{preset}"
+
+
 def build_sweeps(preset: str, settings, seeds, group_arms: bool, methods=None):
     from ads_jax.sweep import Sweep
 
-    return [Sweep(f"{s}:{preset}", arms=arms_for(preset, methods), seeds=seeds,
+    return [Sweep(spec_of(s, preset), arms=arms_for(preset, methods), seeds=seeds,
                   overrides=["loop.rounds=1"], group_arms=group_arms) for s in settings]
 
 
 def summarise(records: list[dict], settings, preset: str, methods=None) -> dict:
     out = {}
     for s in settings:
-        spec = f"{s}:{preset}"
+        spec = spec_of(s, preset)
         rs = [r for r in records if r["spec"] == spec]
         arms = {}
         for arm in arms_for(preset, methods):
