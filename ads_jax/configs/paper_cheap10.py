@@ -45,15 +45,13 @@ from __future__ import annotations
 
 from ads_jax.configs import FASHION_MNIST_NPZ, variant
 from ads_jax.configs.paper_cifar10 import (
-    OURS_ESTIMATOR,
     PRESELECT,
     WRN_28_10,
     cpu_cifar10_data,
-    cpu_experiment,
     paper_data,
     paper_experiment,
+    standard_variants,
     tiny_data,
-    tiny_experiment,
 )
 
 NAME = "paper_cheap10"
@@ -70,8 +68,10 @@ def _cheap(ood: str) -> dict:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _paper, "paper": _paper, "cpu": _cpu, "cpu_ours": _cpu_ours,
-                         "tiny": _tiny}, experiment_name=NAME)
+    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
+                                          cpu_data=_cpu_data,
+                                          tiny_data=lambda: tiny_data(**_cheap("digits"))),
+                   experiment_name=NAME)
 
 
 def _paper():
@@ -83,18 +83,3 @@ def _paper():
 
 def _cpu_data() -> dict:
     return cpu_cifar10_data(pool_size=3000, **_cheap(CPU_OOD))
-
-
-def _cpu():
-    return cpu_experiment(name=NAME, variant_name="cpu", data=_cpu_data(),
-                          preselect_fraction=FRACTION)
-
-
-def _cpu_ours():
-    return cpu_experiment(name=NAME, variant_name="cpu_ours", data=_cpu_data(),
-                          preselect_fraction=FRACTION, estimator=OURS_ESTIMATOR)
-
-
-def _tiny():
-    return tiny_experiment(name=NAME, data=tiny_data(**_cheap("digits")),
-                           preselect_fraction=FRACTION)

@@ -177,12 +177,32 @@ def cpu_experiment(*, name: str, variant_name: str, data: dict, preselect_fracti
                             train=CPU_TRAIN, budget=CPU_BUDGET, arms=arms)
 
 
+def standard_variants(*, name: str, fraction: float, paper, tiny_data, cpu_data=None, cpu=None):
+    """The variants every paper preset has, as ``{variant: builder}`` for :func:`variant`.
+
+    ``""`` and ``"paper"`` -> ``paper()``; ``"cpu"`` / ``"cpu_ours"`` -> ``cpu(variant_name,
+    estimator)`` with the paper's / ads_jax's (:data:`OURS_ESTIMATOR`) regression, by default
+    :func:`cpu_experiment` on ``cpu_data()``; ``"tiny"`` -> :func:`tiny_experiment` on
+    ``tiny_data()``. A module adds or replaces entries for its own variants.
+    """
+    if cpu is None:
+        def cpu(variant_name, estimator=None):
+            return cpu_experiment(name=name, variant_name=variant_name, data=cpu_data(),
+                                  preselect_fraction=fraction, estimator=estimator)
+    return {"": paper, "paper": paper, "cpu": lambda: cpu("cpu"),
+            "cpu_ours": lambda: cpu("cpu_ours", OURS_ESTIMATOR),
+            "tiny": lambda: tiny_experiment(name=name, data=tiny_data(),
+                                            preselect_fraction=fraction)}
+
+
 NAME = "paper_cifar10"
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _paper, "paper": _paper, "cpu": _cpu, "cpu_ours": _cpu_ours,
-                         "tiny": _tiny}, experiment_name=NAME)
+    return variant(arg, standard_variants(name=NAME, fraction=PRESELECT["cifar10"], paper=_paper,
+                                          cpu_data=_cpu_data,
+                                          tiny_data=lambda: tiny_data(kind="curated")),
+                   experiment_name=NAME)
 
 
 def _paper():
@@ -195,18 +215,3 @@ def _paper():
 
 def _cpu_data():
     return cpu_cifar10_data(kind="curated", pool_size=1000)
-
-
-def _cpu():
-    return cpu_experiment(name=NAME, variant_name="cpu", data=_cpu_data(),
-                          preselect_fraction=PRESELECT["cifar10"])
-
-
-def _cpu_ours():
-    return cpu_experiment(name=NAME, variant_name="cpu_ours", data=_cpu_data(),
-                          preselect_fraction=PRESELECT["cifar10"], estimator=OURS_ESTIMATOR)
-
-
-def _tiny():
-    return tiny_experiment(name=NAME, data=tiny_data(kind="curated"),
-                           preselect_fraction=PRESELECT["cifar10"])

@@ -42,15 +42,13 @@ from __future__ import annotations
 
 from ads_jax.configs import variant
 from ads_jax.configs.paper_cifar10 import (
-    OURS_ESTIMATOR,
     PRESELECT,
     WRN_28_10,
     cpu_cifar10_data,
-    cpu_experiment,
     paper_data,
     paper_experiment,
+    standard_variants,
     tiny_data,
-    tiny_experiment,
 )
 
 NAME = "paper_domain_shift"
@@ -67,8 +65,9 @@ def shifted(spec: str) -> str:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _paper, "paper": _paper, "cpu": _cpu, "cpu_ours": _cpu_ours,
-                         "tiny": _tiny}, experiment_name=NAME)
+    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
+                                          cpu_data=_cpu_data, tiny_data=_tiny_data),
+                   experiment_name=NAME)
 
 
 def _paper():
@@ -85,18 +84,6 @@ def _cpu_data() -> dict:
     return dict(data, source_datasets=(data["dataset"], shifted(data["dataset"])))
 
 
-def _cpu():
-    return cpu_experiment(name=NAME, variant_name="cpu", data=_cpu_data(),
-                          preselect_fraction=FRACTION)
-
-
-def _cpu_ours():
-    return cpu_experiment(name=NAME, variant_name="cpu_ours", data=_cpu_data(),
-                          preselect_fraction=FRACTION, estimator=OURS_ESTIMATOR)
-
-
-def _tiny():
-    return tiny_experiment(
-        name=NAME, preselect_fraction=FRACTION,
-        data=tiny_data(kind="domain_shift", source_datasets=("digits", shifted("digits")),
-                       source_weights=SOURCE_WEIGHTS))
+def _tiny_data() -> dict:
+    return tiny_data(kind="domain_shift", source_datasets=("digits", shifted("digits")),
+                     source_weights=SOURCE_WEIGHTS)

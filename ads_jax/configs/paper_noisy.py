@@ -65,8 +65,8 @@ from ads_jax.configs.paper_cifar10 import (
     cpu_experiment,
     paper_data,
     paper_experiment,
+    standard_variants,
     tiny_data,
-    tiny_experiment,
 )
 
 NAME = "paper_noisy"
@@ -83,9 +83,10 @@ def _noise(beta=PAPER_NOISE_BETA, noisy_initial=False) -> dict:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _paper, "paper": _paper, "paper_svhn": _paper_svhn, "cpu": _cpu,
-                         "cpu_ours": _cpu_ours, "cpu_cifar10": _cpu_cifar10, "tiny": _tiny},
-                   experiment_name=NAME)
+    variants = standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
+                                 cpu_data=_cpu_fmnist, tiny_data=lambda: tiny_data(**_noise()))
+    return variant(arg, dict(variants, paper_svhn=_paper_svhn, cpu_ours=_cpu_ours,
+                             cpu_cifar10=_cpu_cifar10), experiment_name=NAME)
 
 
 def _paper():
@@ -108,11 +109,6 @@ def _cpu_fmnist(**noise) -> dict:
                     pool_size=3000, **_noise(**noise))
 
 
-def _cpu():
-    return cpu_experiment(name=NAME, variant_name="cpu", data=_cpu_fmnist(),
-                          preselect_fraction=FRACTION)
-
-
 def _cpu_ours():
     return cpu_experiment(name=NAME, variant_name="cpu_ours",
                           data=_cpu_fmnist(beta=OURS_NOISE_BETA, noisy_initial=True),
@@ -123,7 +119,3 @@ def _cpu_cifar10():
     return cpu_experiment(name=NAME, variant_name="cpu_cifar10",
                           data=cpu_cifar10_data(pool_size=3000, **_noise()),
                           preselect_fraction=FRACTION)
-
-
-def _tiny():
-    return tiny_experiment(name=NAME, data=tiny_data(**_noise()), preselect_fraction=FRACTION)

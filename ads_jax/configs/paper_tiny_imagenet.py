@@ -22,13 +22,12 @@ from ads_jax.configs import variant
 from ads_jax.configs.paper_cifar10 import (
     CPU_MODEL,
     CPU_TRAIN,
-    OURS_ESTIMATOR,
     PRESELECT,
     WRN_28_10,
     paper_data,
     paper_experiment,
+    standard_variants,
     tiny_data,
-    tiny_experiment,
 )
 
 NAME = "paper_tiny_imagenet"
@@ -38,8 +37,10 @@ FRACTION = PRESELECT["tiny_imagenet"]
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _paper, "paper": _paper, "cpu": _cpu, "cpu_ours": _cpu_ours,
-                         "tiny": _tiny}, experiment_name=NAME)
+    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
+                                          cpu=_cpu_exp,
+                                          tiny_data=lambda: tiny_data(kind="curated")),
+                   experiment_name=NAME)
 
 
 def _paper():
@@ -57,15 +58,3 @@ def _cpu_exp(variant_name: str, estimator=None):
                   pool_size=4000),
         model=CPU_MODEL, train=CPU_TRAIN, budget=400, preselect_fraction=FRACTION,
         estimator=estimator)
-
-
-def _cpu():
-    return _cpu_exp("cpu")
-
-
-def _cpu_ours():
-    return _cpu_exp("cpu_ours", OURS_ESTIMATOR)
-
-
-def _tiny():
-    return tiny_experiment(name=NAME, data=tiny_data(kind="curated"), preselect_fraction=FRACTION)
