@@ -233,8 +233,9 @@ def heatmap(rows, preset: str, design, metric: str, path: Path) -> Path:
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if vmax - vmin < 1e-6:  # every cell equal: a readable colour scale around it
         vmin, vmax = vmin - 1.0, vmax + 1.0
-    n = len(mats)
-    fig, axes = plt.subplots(1, n, figsize=(2.3 * n + 1.5, 3.2), squeeze=False)
+    widths = [max(len(rb), 1) for _, _, rb, _ in mats]
+    fig, axes = plt.subplots(1, len(mats), figsize=(0.8 * sum(widths) + 1.2 * len(mats) + 1.0, 3.6),
+                             squeeze=False, gridspec_kw={"width_ratios": widths, "wspace": 0.9})
     for ax, (block, ra, rb, mat) in zip(axes[0], mats):
         im = ax.imshow(mat, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
         for (i, j), v in np.ndenumerate(mat):
@@ -242,14 +243,18 @@ def heatmap(rows, preset: str, design, metric: str, path: Path) -> Path:
             dark = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 0.5
             ax.text(j, i, "-" if not np.isfinite(v) else f"{v:.1f}", ha="center", va="center",
                     fontsize=7, color="w" if dark else "k")
+        ax.set_title(" x ".join(block), fontsize=8)
         ax.set_yticks(range(len(ra)))
         ax.set_yticklabels(ra, fontsize=7)
-        ax.set_ylabel(block[0], fontsize=8)
-        ax.set_xticks(range(len(rb)))
-        ax.set_xticklabels(rb, fontsize=7, rotation=30)
+        ax.set_ylabel(block[0], fontsize=8, labelpad=1)
         if len(block) > 1:
+            ax.set_xticks(range(len(rb)))
+            ax.set_xticklabels(rb, fontsize=7, rotation=30)
             ax.set_xlabel(block[1], fontsize=8)
-    fig.colorbar(im, ax=list(axes[0]), shrink=0.8)
+        else:
+            ax.set_xticks([])
+    fig.subplots_adjust(left=0.06, right=0.93, top=0.8, bottom=0.22)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, pad=0.02)
     fig.suptitle(f"{title}; preset '{preset}' (base: first level of each factor)", fontsize=9)
     return C.save_png(fig, path)
 
