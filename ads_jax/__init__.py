@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # distances
 from ads_jax.distances import knn, pairwise_distances
-# valuation: exact KNN-Shapley, the valuation and value-estimator registries
+# valuation: exact KNN-Shapley, TMC-Shapley, the valuation and value-estimator registries
 from ads_jax.valuation import (
     EstimatorConfig,
     Recursion,
@@ -25,6 +25,7 @@ from ads_jax.valuation import (
     predict_values,
     register_estimator,
     register_valuation,
+    tmc_shapley,
 )
 # selection
 from ads_jax.selection import SelectorConfig, available_selectors, get_selector, register_selector
@@ -52,7 +53,7 @@ from ads_jax.rundir import load_artefacts
 
 __all__ = [
     "knn", "pairwise_distances",
-    "knn_shapley", "Recursion", "predict_values",
+    "knn_shapley", "tmc_shapley", "Recursion", "predict_values",
     "ValuationConfig", "register_valuation", "available_valuations",
     "EstimatorConfig", "register_estimator", "available_estimators",
     "get_selector", "register_selector", "available_selectors", "SelectorConfig",

@@ -45,9 +45,13 @@ from ads_jax.valuation.registry import (
     register_valuation,
     run_valuation,
 )
+from ads_jax.valuation.tmc import TMCResult, tmc_logistic_values, tmc_shapley
 
 __all__ = [
     "knn_shapley",
+    "tmc_shapley",
+    "TMCResult",
+    "tmc_logistic_values",
     "METHODS",
     "TRAIN_AXIS",
     "Recursion",
