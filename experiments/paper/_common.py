@@ -144,6 +144,13 @@ def write_csv(path: Path, rows: Sequence[dict]) -> Path:
     return write_text(path, buf.getvalue())
 
 
+def write_outputs(stem: Path, out: dict, rows: Sequence[dict], md: str) -> dict[str, Path]:
+    """``<stem>.json`` (``out``), ``.csv`` (``rows``) and ``.md`` (``md``); -> their paths."""
+    return {"json": write_json(stem.with_suffix(".json"), out),
+            "csv": write_csv(stem.with_suffix(".csv"), rows),
+            "md": write_text(stem.with_suffix(".md"), md)}
+
+
 def save_png(fig, path: Path, dpi: int = 80) -> Path:
     """Save a matplotlib figure as a small PNG (128-colour palette) and close it."""
     import matplotlib.pyplot as plt

@@ -283,9 +283,7 @@ def main(argv=None) -> dict:
            "factors": {f: list(v) for f, v in FACTORS.items()}, "base_levels": BASE,
            "design": [block_name(b) for b in design], "points": rows,
            "jobs": C.job_summary(jobs, reports, records), "reports": reports}
-    paths = {"json": C.write_json(stem.with_suffix(".json"), out),
-             "csv": C.write_csv(stem.with_suffix(".csv"), csv_rows(rows)),
-             "md": C.write_text(stem.with_suffix(".md"), md)}
+    paths = C.write_outputs(stem, out, csv_rows(rows), md)
     for metric in METRICS:
         paths[metric] = heatmap(rows, args.preset, design, metric,
                                 stem.with_name(f"{stem.name}_{metric}.png"))

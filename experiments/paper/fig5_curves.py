@@ -273,10 +273,8 @@ def main(argv=None) -> dict:
     out = {"experiment": "ADS paper Figure 5: AL curves, curated and noisy settings",
            "preset": args.preset, "settings": summary,
            "jobs": C.job_summary(jobs, reports, records), "reports": reports}
-    paths = {"json": C.write_json(stem.with_suffix(".json"), out),
-             "csv": C.write_csv(stem.with_suffix(".csv"), csv_rows(summary)),
-             "md": C.write_text(stem.with_suffix(".md"), markdown(summary, args.preset)),
-             "png": plot(summary, args.preset, stem.with_suffix(".png"))}
+    paths = C.write_outputs(stem, out, csv_rows(summary), markdown(summary, args.preset))
+    paths["png"] = plot(summary, args.preset, stem.with_suffix(".png"))
     for s, d in summary.items():
         print(f"{d['title']}: final test accuracy (%) / mean picked non-clean share (%)")
         for arm, rounds in d["arms"].items():

@@ -200,10 +200,8 @@ def main(argv=None) -> dict:
     out = {"experiment": "ADS paper Table 1: accuracy after the first acquisition round",
            "preset": args.preset, "settings": summary,
            "jobs": C.job_summary(jobs, reports, records), "reports": reports}
-    paths = {"json": C.write_json(stem.with_suffix(".json"), out),
-             "csv": C.write_csv(stem.with_suffix(".csv"), csv_rows(summary)),
-             "md": C.write_text(stem.with_suffix(".md"), md),
-             "png": plot(summary, args.preset, stem.with_suffix(".png"), methods)}
+    paths = C.write_outputs(stem, out, csv_rows(summary), md)
+    paths["png"] = plot(summary, args.preset, stem.with_suffix(".png"), methods)
     print(md)
     print("wrote " + ", ".join(str(v) for v in paths.values()))
     return dict(out, paths={k: str(v) for k, v in paths.items()})
