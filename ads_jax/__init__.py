@@ -46,7 +46,9 @@ from ads_jax.acquisition import (
     parse_arm,
 )
 # experiments
-from ads_jax.config import ExperimentConfig, LoopConfig, apply_overrides, get_config, resolve_config
+from ads_jax.experiment import ExperimentConfig, LoopConfig
+from ads_jax.config_engine import apply_overrides
+from ads_jax.configs import load as get_config, resolve as resolve_config
 from ads_jax.loop import run_experiment
 from ads_jax.plotting import format_table, load_results, plot_results
 from ads_jax.rundir import load_artefacts

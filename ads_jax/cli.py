@@ -43,7 +43,7 @@ def _user_errors():
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``ads-jax``."""
-    from ads_jax.config import available_configs
+    from ads_jax.configs import available as available_configs
 
     builtin = ", ".join(available_configs())
     common = argparse.ArgumentParser(add_help=False)
@@ -183,7 +183,7 @@ def _run(cfg, args, *, title: str) -> int:
 
 
 def _apply_cli(cfg, args):
-    from ads_jax.config import apply_overrides
+    from ads_jax.config_engine import apply_overrides
 
     cfg = apply_overrides(cfg, args.overrides)
     if args.out_dir is not None:
@@ -199,7 +199,7 @@ def _apply_cli(cfg, args):
 
 
 def _list() -> int:
-    from ads_jax.config import available_configs
+    from ads_jax.configs import available as available_configs
     from ads_jax.selection import available_selectors
     from ads_jax.valuation import available_estimators, available_valuations
 
@@ -215,12 +215,12 @@ def _dispatch(args) -> int:
     if args.command == "list":
         return _list()
     if args.command == "demo":
-        from ads_jax.config import get_config
+        from ads_jax.configs import load as get_config
 
         cfg = _apply_cli(get_config("demo"), args)
         return _run(cfg, args, title="ads-jax demo")
     if args.command == "run":
-        from ads_jax.config import resolve_config
+        from ads_jax.configs import resolve as resolve_config
 
         cfg = resolve_config(args.config, ())
         cfg = _apply_cli(cfg, args)
@@ -238,7 +238,8 @@ def _dispatch(args) -> int:
         print(f"\nplot: {plot_results(records, out, title=args.title)}")
         return 0
     if args.command == "config":
-        from ads_jax.config import resolve_config, to_json
+        from ads_jax.configs import resolve as resolve_config
+        from ads_jax.config_engine import to_json
 
         print(to_json(resolve_config(args.config, args.overrides)))
         return 0

@@ -1,6 +1,6 @@
 """The active learning loop: train -> evaluate -> embed -> acquire -> reveal, resumable.
 
-For every seed s and arm a of an :class:`~ads_jax.config.ExperimentConfig`,
+For every seed s and arm a of an :class:`~ads_jax.experiment.ExperimentConfig`,
 :func:`run_experiment` runs ``loop.rounds`` acquisition rounds::
 
     labeled = scenario.labeled_init
@@ -59,7 +59,8 @@ import numpy as np
 
 from ads_jax.acquisition import STAGES as SELECTION_STAGES
 from ads_jax.checkpoint import Checkpointer, CheckpointError
-from ads_jax.config import ExperimentConfig, config_diff, save_json, to_dict
+from ads_jax.experiment import ExperimentConfig
+from ads_jax.config_engine import config_diff, save_json, to_dict
 from ads_jax.distributed import is_primary
 from ads_jax.rundir import (
     RunLock,

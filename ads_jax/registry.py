@@ -123,7 +123,7 @@ class Registry:
             message lists the valid options).
           TypeError: an option of the wrong type.
         """
-        from ads_jax.config import from_dict  # the one dict -> dataclass path
+        from ads_jax.config_engine import from_dict  # the one dict -> dataclass path
 
         entry = self.get(name)
         options = {} if options is None else options

@@ -140,7 +140,7 @@ def _hash(obj: Any, n: int = 8) -> str:
 
 
 def _check_overrides(overrides: Iterable[str], where: str) -> tuple[str, ...]:
-    from ads_jax.config import parse_override
+    from ads_jax.config_engine import parse_override
 
     out = []
     for o in overrides:
@@ -260,7 +260,7 @@ class Sweep:
     """A base experiment, a grid of overrides, arms and seeds (see the module docstring).
 
     Attributes:
-      spec: config spec for :func:`ads_jax.config.resolve_config`
+      spec: config spec for :func:`ads_jax.configs.resolve`
         (``"paper_cifar10:cpu"``, ``path/exp.py:arg``, ``config.json``).
       grid: grid specification (``None``: the base config only).
       arms: arms to run; ``None`` = the base config's arms.
@@ -324,7 +324,7 @@ class Sweep:
 
     def base_config(self):
         """The base config: ``spec`` with the sweep's ``overrides``."""
-        from ads_jax.config import resolve_config
+        from ads_jax.configs import resolve as resolve_config
 
         _import(self.imports)
         return resolve_config(self.spec, self.overrides)
@@ -410,8 +410,8 @@ class Job:
         return os.path.join(self.root, self.name)
 
     def config(self):
-        """The job's :class:`~ads_jax.config.ExperimentConfig`."""
-        from ads_jax.config import resolve_config
+        """The job's :class:`~ads_jax.experiment.ExperimentConfig`."""
+        from ads_jax.configs import resolve as resolve_config
 
         _import(self.imports)
         arms = ",".join(self.arms)
@@ -434,7 +434,7 @@ class Job:
     def status(self, cfg=None) -> str:
         """``"done"`` (every record present, same config), ``"partial"``, ``"todo"``
         or ``"stale"`` (the directory holds a run of another config)."""
-        from ads_jax.config import config_diff, to_dict
+        from ads_jax.config_engine import config_diff, to_dict
         from ads_jax.loop import RESUMABLE_FIELDS
         from ads_jax.rundir import config_path, read_results, results_path
 

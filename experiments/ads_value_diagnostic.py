@@ -25,7 +25,7 @@ import sys
 import jax
 import numpy as np
 
-from ads_jax.config import resolve_config
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.data import NOISY, build_scenario
 from ads_jax.models import build_model
 from ads_jax.training import evaluate, fit, predict

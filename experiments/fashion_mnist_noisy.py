@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ads_jax.config import resolve_config
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.loop import run_experiment
 from ads_jax.plotting import format_table, plot_results
 

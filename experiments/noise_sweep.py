@@ -41,7 +41,9 @@ from collections import defaultdict
 import jax
 import numpy as np
 
-from ads_jax.config import apply_overrides, resolve_config
+from ads_jax.config_engine import apply_overrides
+
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.data import NOISY, build_scenario
 from ads_jax.models import build_model
 from ads_jax.training import fit, predict

@@ -18,7 +18,7 @@ from ads_jax.acquisition import (
     parse_arm,
     preselect_size,
 )
-from ads_jax.config import from_dict, to_dict
+from ads_jax.config_engine import from_dict, to_dict
 from ads_jax.selection import SelectorConfig, get_selector
 from ads_jax.valuation import EstimatorConfig, ValuationConfig
 

@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from ads_jax import config as C
+from ads_jax import config_engine as C
+
+from ads_jax.configs import resolve as resolve_config
+
+from ads_jax.configs import load as load_config
+
+from ads_jax.experiment import ExperimentConfig
 from ads_jax.cli import main
 
 # The demo config shrunk to seconds: tiny pool, 1 epoch, 2 rounds, all 5 arms.
@@ -39,7 +45,7 @@ def test_demo_end_to_end_tiny(demo_run, capsys):
     rc = main(["demo", "--out-dir", str(demo_run), *TINY_DEMO])
     out, err = capsys.readouterr()
     assert rc == 0
-    arms = C.get_config("demo").arms
+    arms = load_config("demo").arms
     for arm in arms:
         assert arm in out
         assert f"[{arm} | seed 0] round 1/2" in err  # progress while it runs
@@ -51,8 +57,8 @@ def test_demo_end_to_end_tiny(demo_run, capsys):
         recs = [json.loads(line) for line in f]
     assert len(recs) == len(arms) * 3
     assert {r["arm"] for r in recs} == set(arms)
-    cfg = C.load_json(C.ExperimentConfig, demo_run / "config.json")
-    assert cfg == C.resolve_config("demo", TINY_DEMO + [f"loop.out_dir={demo_run}"])
+    cfg = C.load_json(ExperimentConfig, demo_run / "config.json")
+    assert cfg == resolve_config("demo", TINY_DEMO + [f"loop.out_dir={demo_run}"])
 
     # Running the same command again resumes a finished run: nothing is recomputed.
     before = (demo_run / "results.jsonl").read_text()
@@ -72,12 +78,12 @@ def test_plot_and_config_commands(demo_run, tmp_path, capsys):
     assert "ads+coreset" in out and png.exists()
     assert main(["config", "demo", "train.epochs=2"]) == 0
     out, _ = capsys.readouterr()
-    cfg = C.from_dict(C.ExperimentConfig, json.loads(out))
-    assert cfg == C.resolve_config("demo", ["train.epochs=2"])
+    cfg = C.from_dict(ExperimentConfig, json.loads(out))
+    assert cfg == resolve_config("demo", ["train.epochs=2"])
 
 
 def test_run_with_json_config(tmp_path, capsys):
-    cfg = C.resolve_config("tiny", ["loop.rounds=1", "loop.arms=[random]", "train.epochs=1"])
+    cfg = resolve_config("tiny", ["loop.rounds=1", "loop.arms=[random]", "train.epochs=1"])
     C.save_json(cfg, tmp_path / "exp.json")
     rc = main(["run", str(tmp_path / "exp.json"), "--out-dir", str(tmp_path / "run"), "--quiet",
                "--no-plot"])

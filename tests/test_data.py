@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from ads_jax.config import from_dict, to_dict
+from ads_jax.config_engine import from_dict, to_dict
 from ads_jax.data import (
     CLEAN,
     DIGITS_TRAIN_SIZE,

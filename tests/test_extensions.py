@@ -9,7 +9,15 @@ import os
 import numpy as np
 import pytest
 
-from ads_jax import config as C
+from ads_jax import config_engine as C
+
+from ads_jax.configs import resolve as resolve_config
+
+from ads_jax.configs import load as load_config
+
+from ads_jax.configs import available as available_configs
+
+from ads_jax.experiment import ExperimentConfig
 from ads_jax.cli import import_user_modules, main
 from ads_jax.rundir import iter_artefacts, load_artefacts
 from ads_jax.valuation import knn_shapley
@@ -57,7 +65,7 @@ def _run(out, *args):
     rc = main(["run", "tiny", "--out-dir", str(out), "--import", VALUATION_EX,
                "--import", ESTIMATOR_EX, *QUICK, *args])
     assert rc == 0
-    cfg = C.load_json(C.ExperimentConfig, out / "config.json")
+    cfg = C.load_json(ExperimentConfig, out / "config.json")
     return cfg, load_artefacts(out, "ads+coreset", 0, 0)
 
 
@@ -101,7 +109,7 @@ def test_user_variant_and_estimator_run_the_loop_through_the_cli(tmp_path, capsy
 def test_artefacts_match_the_records_and_checkpoints(tmp_path):
     from ads_jax.loop import load_state, run_experiment
 
-    cfg = C.resolve_config("tiny", [f"loop.out_dir={tmp_path}", "train.epochs=1"])
+    cfg = resolve_config("tiny", [f"loop.out_dir={tmp_path}", "train.epochs=1"])
     records = run_experiment(cfg)
     found = list(iter_artefacts(tmp_path))
     assert [(a, s, r) for a, s, r, _ in found] == [
@@ -141,11 +149,11 @@ def test_artefacts_match_the_records_and_checkpoints(tmp_path):
 
 
 def test_configs_as_code(tmp_path):
-    assert {"demo", "tiny", "fashion_mnist_noisy", "cifar10_noisy"} <= set(C.available_configs())
+    assert {"demo", "tiny", "fashion_mnist_noisy", "cifar10_noisy"} <= set(available_configs())
     with pytest.raises(ValueError, match="variant"):
-        C.resolve_config("tiny:nope")
+        resolve_config("tiny:nope")
     with pytest.raises(ValueError, match="Built-in configs"):
-        C.resolve_config("no_such_experiment")
+        resolve_config("no_such_experiment")
     p = tmp_path / "my_exp.py"
     p.write_text(
         "from ads_jax.configs import experiment, variant\n"
@@ -153,20 +161,20 @@ def test_configs_as_code(tmp_path):
         "    return variant(arg, {'': lambda: experiment(train=dict(epochs=3)),\n"
         "                         'big': lambda: experiment(train=dict(epochs=30))},\n"
         "                   experiment_name='my_exp')\n")
-    assert C.resolve_config(str(p)).train.epochs == 3
-    assert C.resolve_config(f"{p}:big", ["train.epochs=31"]).train.epochs == 31
+    assert resolve_config(str(p)).train.epochs == 3
+    assert resolve_config(f"{p}:big", ["train.epochs=31"]).train.epochs == 31
     with pytest.raises(FileNotFoundError):
-        C.resolve_config(str(tmp_path / "missing.py"))
+        resolve_config(str(tmp_path / "missing.py"))
     # module form
-    cfg = C.resolve_config("ads_jax.configs.tiny")
-    assert cfg == C.get_config("tiny")
+    cfg = resolve_config("ads_jax.configs.tiny")
+    assert cfg == load_config("tiny")
 
 
 def test_selector_options_are_checked_when_the_config_resolves():
     with pytest.raises(ValueError, match=r"coreset.*foo.*Valid options: \['method', 'block_size'\]"):
-        C.resolve_config("tiny", ["acquisition.selector.options.foo=1"])
-    cfg = C.resolve_config("tiny", ["acquisition.selector.options.method=matvec"])
+        resolve_config("tiny", ["acquisition.selector.options.foo=1"])
+    cfg = resolve_config("tiny", ["acquisition.selector.options.method=matvec"])
     assert cfg.acquisition.selector_kwargs() == {"method": "matvec"}
     with pytest.raises(ValueError, match="ads-top"):
-        C.resolve_config("tiny", ["acquisition.arm=ads-top", "loop.arms=[]",
+        resolve_config("tiny", ["acquisition.arm=ads-top", "loop.arms=[]",
                                   "acquisition.selector.options.method=lazy"])

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from ads_jax import config as C
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.acquisition import (
     AcquisitionConfig,
     AcquisitionInputs,
@@ -136,7 +136,7 @@ def compiles():
 def test_a_four_round_run_compiles_the_acquisition_once_per_arm(tmp_path, compiles):
     from ads_jax.loop import run_experiment
 
-    cfg = C.resolve_config("tiny", [f"loop.out_dir={tmp_path}", "loop.rounds=4",
+    cfg = resolve_config("tiny", [f"loop.out_dir={tmp_path}", "loop.rounds=4",
                                     "train.epochs=1", "loop.warm_timing=false",
                                     "loop.arms=[ads+coreset,randfilter+badge]",
                                     "data.pool_size=200"])

@@ -10,8 +10,14 @@ import jax
 import numpy as np
 import pytest
 
-from ads_jax import config as C
-from ads_jax.config import ExperimentConfig, LoopConfig
+from ads_jax import config_engine as C
+
+from ads_jax.configs import resolve as resolve_config
+
+from ads_jax.configs import load as load_config
+
+from ads_jax.configs import available as available_configs
+from ads_jax.experiment import ExperimentConfig, LoopConfig
 from ads_jax.data import PROVENANCE, build_scenario
 
 # ----------------------------------------------------------------------------
@@ -110,25 +116,25 @@ def test_config_diff():
 # ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", C.available_configs())
+@pytest.mark.parametrize("name", available_configs())
 def test_builtin_configs_round_trip(name, tmp_path):
-    cfg = C.get_config(name)
+    cfg = load_config(name)
     assert isinstance(cfg, ExperimentConfig)
     assert C.from_dict(ExperimentConfig, json.loads(C.to_json(cfg))) == cfg
     C.save_json(cfg, tmp_path / "c.json")
-    assert C.resolve_config(str(tmp_path / "c.json")) == cfg
-    assert C.resolve_config(name) == cfg
+    assert resolve_config(str(tmp_path / "c.json")) == cfg
+    assert resolve_config(name) == cfg
 
 
 def test_demo_config_matches_the_issue():
-    cfg = C.get_config("demo")
+    cfg = load_config("demo")
     assert cfg.data.dataset == "digits" and cfg.data.kind == "noisy"
     assert cfg.data.noise_fraction >= 0.5  # "most pool images corrupted"
     assert cfg.arms == ("ads+coreset", "coreset", "randfilter+coreset", "entropy", "random")
 
 
 def test_experiment_overrides():
-    cfg = C.resolve_config("demo", [
+    cfg = resolve_config("demo", [
         "train.epochs=3", "acquisition.arm=ads+badge", "data.noise_beta=[2,5]",
         "loop.seeds=[0,1]", "loop.arms=[]", "data.test_size=none", "model.width=2",
         "data.pool_size=600",
@@ -137,7 +143,7 @@ def test_experiment_overrides():
     assert cfg.acquisition.arm == "ads+badge" and cfg.arms == ("ads+badge",)
     assert cfg.data.noise_beta == (2.0, 5.0) and cfg.data.test_size is None
     assert cfg.loop.seeds == (0, 1)
-    base = C.get_config("demo")
+    base = load_config("demo")
     assert sorted(C.config_diff(base, cfg)) == sorted([
         "train.epochs", "acquisition.arm", "loop.seeds", "loop.arms", "model.width",
         "data.pool_size", "data.noise_beta"])
@@ -153,7 +159,7 @@ def test_experiment_overrides():
 ])
 def test_experiment_override_errors(overrides, exc, words):
     with pytest.raises(exc) as e:
-        C.resolve_config("demo", overrides)
+        resolve_config("demo", overrides)
     for w in words:
         assert w in str(e.value)
 
@@ -161,19 +167,19 @@ def test_experiment_override_errors(overrides, exc, words):
 def test_partial_json_and_missing_file(tmp_path):
     p = tmp_path / "exp.json"
     p.write_text(json.dumps({"train": {"epochs": 7}, "loop": {"rounds": 1}}))
-    cfg = C.resolve_config(str(p))
+    cfg = resolve_config(str(p))
     assert cfg.train.epochs == 7 and cfg.loop.rounds == 1
     assert cfg.model == ExperimentConfig().model
     with pytest.raises(FileNotFoundError):
-        C.resolve_config(str(tmp_path / "nope.json"))
+        resolve_config(str(tmp_path / "nope.json"))
     with pytest.raises(ValueError, match="Built-in configs|built-in config"):
-        C.resolve_config("no_such_config")
+        resolve_config("no_such_config")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        C.resolve_config(str(tmp_path / "bad.json"))
+        resolve_config(str(tmp_path / "bad.json"))
     (tmp_path / "unk.json").write_text(json.dumps({"trian": {}}))
     with pytest.raises(ValueError, match="trian"):
-        C.resolve_config(str(tmp_path / "unk.json"))
+        resolve_config(str(tmp_path / "unk.json"))
 
 
 def test_loop_config_checks():
@@ -191,7 +197,7 @@ def test_loop_config_checks():
 
 
 def _tiny(out_dir, *overrides):
-    return C.resolve_config("tiny", [f"loop.out_dir={out_dir}", *overrides])
+    return resolve_config("tiny", [f"loop.out_dir={out_dir}", *overrides])
 
 
 def _strip_times(records):

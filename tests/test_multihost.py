@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from ads_jax import config as C
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.rundir import load_artefacts, read_results
 
 OVERRIDES = ["loop.rounds=2", "train.epochs=1", "loop.arms=[ads+coreset,randfilter+badge]",
@@ -23,11 +23,11 @@ OVERRIDES = ["loop.rounds=2", "train.epochs=1", "loop.arms=[ads+coreset,randfilt
 
 CHILD = r'''
 import json, os, signal, sys
-from ads_jax import config as C
+from ads_jax.configs import resolve as resolve_config
 from ads_jax.loop import run_experiment
 
 out, overrides, kill_at = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-cfg = C.resolve_config("tiny", [f"loop.out_dir={out}", "train.multi_host=true", *overrides])
+cfg = resolve_config("tiny", [f"loop.out_dir={out}", "train.multi_host=true", *overrides])
 
 
 def callback(ev):
@@ -81,7 +81,7 @@ def test_two_processes_resume_and_match_a_single_process_run(tmp_path):
 
     assert jax.device_count() == 8  # the single-process reference: same device count
     ref_dir = tmp_path / "single"
-    ref_cfg = C.resolve_config("tiny", [f"loop.out_dir={ref_dir}", *OVERRIDES])
+    ref_cfg = resolve_config("tiny", [f"loop.out_dir={ref_dir}", *OVERRIDES])
     reference = _strip(run_experiment(ref_cfg))
 
     out = tmp_path / "multi"
@@ -120,7 +120,7 @@ def test_mesh_all_picks_what_the_host_path_picks(tmp_path):
     from ads_jax.loop import run_experiment
 
     base = ["loop.rounds=1", "train.epochs=1", "loop.arms=[ads+coreset,badge]"]
-    a = run_experiment(C.resolve_config("tiny", [f"loop.out_dir={tmp_path / 'a'}", *base]))
-    b = run_experiment(C.resolve_config("tiny", [f"loop.out_dir={tmp_path / 'b'}", *base,
+    a = run_experiment(resolve_config("tiny", [f"loop.out_dir={tmp_path / 'a'}", *base]))
+    b = run_experiment(resolve_config("tiny", [f"loop.out_dir={tmp_path / 'b'}", *base,
                                                  "loop.mesh=all"]))
     assert _strip(a) == _strip(b)

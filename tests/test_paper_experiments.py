@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ads_jax.config import resolve_config
+from ads_jax.configs import resolve as resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "experiments" / "paper"

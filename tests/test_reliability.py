@@ -17,7 +17,11 @@ import jax
 import numpy as np
 import pytest
 
-from ads_jax import config as C
+from ads_jax import config_engine as C
+
+from ads_jax.configs import resolve as resolve_config
+
+from ads_jax.experiment import ExperimentConfig
 from ads_jax.checkpoint import CheckpointError
 from ads_jax.rundir import RunDirectoryBusy, RunLock, read_results
 
@@ -27,7 +31,7 @@ ARM = "ads+coreset"
 
 
 def _cfg(out, *extra):
-    return C.resolve_config("tiny", [f"loop.out_dir={out}", *OVERRIDES, *extra])
+    return resolve_config("tiny", [f"loop.out_dir={out}", *OVERRIDES, *extra])
 
 
 def _strip(records):
@@ -46,7 +50,7 @@ def reference(tmp_path_factory):
 def _copy(reference, tmp_path):
     dst = tmp_path / "run"
     shutil.copytree(reference[0], dst)
-    cfg = C.load_json(C.ExperimentConfig, dst / "config.json")
+    cfg = C.load_json(ExperimentConfig, dst / "config.json")
     cfg = C.apply_overrides(cfg, [f"loop.out_dir={dst}"])
     return dst, cfg
 
@@ -61,11 +65,13 @@ def _on_disk(out):
 
 CHILD = r'''
 import json, os, signal, sys
-from ads_jax import config as C
+from ads_jax import config_engine as C
+from ads_jax.configs import resolve as resolve_config
+from ads_jax.experiment import ExperimentConfig
 from ads_jax.loop import run_experiment
 
 out, overrides, mode, arg = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-cfg = C.resolve_config("tiny", [f"loop.out_dir={out}", *overrides])
+cfg = resolve_config("tiny", [f"loop.out_dir={out}", *overrides])
 
 
 def die():

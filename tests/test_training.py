@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from ads_jax.config import to_dict
+from ads_jax.config_engine import to_dict
 from ads_jax.models import build_model
 from ads_jax.training import (
     TrainConfig, apply_augment, augment, augment_params, data_mesh, evaluate, fit,

@@ -2,7 +2,7 @@
 
 Following big_vision and the Flax examples, every named experiment is a small
 Python module of this package whose ``get_config(arg: str = "")`` returns an
-:class:`~ads_jax.config.ExperimentConfig`; ``arg`` picks a variant
+:class:`~ads_jax.experiment.ExperimentConfig`; ``arg`` picks a variant
 (``"cpu"``, ``"paper"``, ``"tiny"``, ...). The command line finds them by
 name and applies dotted overrides on top::
 
@@ -24,9 +24,12 @@ import importlib.util
 import os
 import pkgutil
 import sys
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-__all__ = ["available", "load", "experiment", "variant", "DEMO_ARMS", "DATA_DIR",
+from ads_jax.config_engine import apply_overrides, from_dict, load_json
+from ads_jax.experiment import ExperimentConfig
+
+__all__ = ["available", "load", "resolve", "experiment", "variant", "DEMO_ARMS", "DATA_DIR",
            "CIFAR10_NPZ", "FASHION_MNIST_NPZ"]
 
 #: Where the local data copies live (``$ADS_JAX_DATA_DIR``, default ``/work/shared/data``).
@@ -49,11 +52,9 @@ def available() -> tuple[str, ...]:
 
 
 def experiment(**sections: Mapping[str, Any]):
-    """An :class:`~ads_jax.config.ExperimentConfig` from plain dict sections
+    """An :class:`~ads_jax.experiment.ExperimentConfig` from plain dict sections
     (``data=``, ``model=``, ``train=``, ``acquisition=``, ``loop=``), typed and
-    validated by :func:`ads_jax.config.from_dict`; missing fields take defaults."""
-    from ads_jax.config import ExperimentConfig, from_dict
-
+    validated by :func:`ads_jax.config_engine.from_dict`; missing fields take defaults."""
     return from_dict(ExperimentConfig, sections)
 
 
@@ -86,8 +87,6 @@ def load(spec: str):
         a module without ``get_config``, or a ``get_config`` that does not
         return an ExperimentConfig.
     """
-    from ads_jax.config import ExperimentConfig
-
     name, _, arg = spec.partition(":")
     if name.endswith(".py"):
         mod = _module_from_file(name)
@@ -110,3 +109,24 @@ def load(spec: str):
         raise ValueError(f"{name}.get_config({arg!r}) returned {type(cfg).__name__}, not an "
                          "ExperimentConfig.")
     return cfg
+
+
+def resolve(spec: str, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """A named experiment, a Python config file or a JSON file, with overrides applied.
+
+    ``spec`` is ``name[:arg]`` (a module of this package),
+    ``path/to/exp.py[:arg]`` or ``package.module[:arg]`` (any module with a
+    ``get_config(arg)``), or ``path/to/config.json``.
+
+    Raises:
+      FileNotFoundError: ``spec`` names a file that does not exist.
+      ValueError: unknown name, bad JSON, unknown field, bad override.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("The config must be a built-in name, a .py/.json file or a module, "
+                         f"got {spec!r}.")
+    if spec.endswith(".json"):
+        cfg = load_json(ExperimentConfig, spec)
+    else:
+        cfg = load(spec)
+    return apply_overrides(cfg, overrides)

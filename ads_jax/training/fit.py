@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import PartitionSpec as P
 
 from ads_jax import _validation as V
-from ads_jax.config import to_dict
+from ads_jax.config_engine import to_dict
 from ads_jax._validation import check_labels, check_same_length
 from ads_jax.checkpoint import Checkpointer
 from ads_jax.training.config import TrainConfig

@@ -42,7 +42,7 @@ def _run(src: str, args, out_dir: str) -> dict:
     overrides = [f"data.dataset=npz:{args.data}", f"loop.out_dir={out_dir}", "loop.seeds=[0]",
                  f"loop.arms=[{args.arm}]", *args.overrides]
     # Old revisions name the pre-selection field differently; both are given a default.
-    code = ("import sys, time; from ads_jax.config import resolve_config; "
+    code = ("import sys, time; from ads_jax import resolve_config; "
             "from ads_jax.loop import run_experiment; "
             "t0 = time.perf_counter(); "
             "cfg = resolve_config(sys.argv[1], sys.argv[2:]); "
