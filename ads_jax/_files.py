@@ -18,6 +18,8 @@ import os
 import tempfile
 from typing import Any, Callable
 
+import numpy as np
+
 __all__ = ["atomic_write", "atomic_write_json", "atomic_savez", "atomic_write_with",
            "append_line", "read_json"]
 
@@ -75,8 +77,6 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
 
 def atomic_savez(path: str | os.PathLike, **arrays: Any) -> str:
     """``numpy.savez_compressed(path, **arrays)`` atomically (``path`` ends in ``.npz``)."""
-    import numpy as np  # numpy is a core dependency; imported here to keep this module light
-
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return atomic_write(path, buf.getvalue())

@@ -25,25 +25,32 @@ line to stderr and exit with status 1; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import sys
 import time
 from typing import Sequence
 
-__all__ = ["main", "build_parser"]
+from ads_jax.config_engine import apply_overrides, to_json
+from ads_jax.configs import available as available_configs
+from ads_jax.configs import load as get_config
+from ads_jax.configs import resolve as resolve_config
+from ads_jax.distributed import is_primary
+from ads_jax.loop import run_experiment
+from ads_jax.plotting import format_table, load_results, plot_results
+from ads_jax.plugins import import_user_modules
+from ads_jax.rundir import RunDirectoryBusy
+from ads_jax.selection import available_selectors
+from ads_jax.valuation import available_estimators, available_valuations
+
+__all__ = ["main", "build_parser", "parse_with_overrides"]
 
 def _user_errors():
-    from ads_jax.rundir import RunDirectoryBusy
-
     return (ValueError, TypeError, FileNotFoundError, ImportError, NotADirectoryError,
             PermissionError, RunDirectoryBusy)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``ads-jax``."""
-    from ads_jax.configs import available as available_configs
 
     builtin = ", ".join(available_configs())
     common = argparse.ArgumentParser(add_help=False)
@@ -110,29 +117,6 @@ def parse_with_overrides(parser: argparse.ArgumentParser, argv: Sequence[str] | 
     return args
 
 
-def import_user_modules(specs: Sequence[str]) -> None:
-    """Import each ``spec`` (a module name or a ``.py`` path), e.g. to register components.
-
-    Raises:
-      FileNotFoundError: a ``.py`` path that does not exist.
-      ImportError: a module that cannot be imported (its own error).
-    """
-    for spec in specs:
-        if spec.endswith(".py") or os.sep in spec:
-            if not os.path.isfile(spec):
-                raise FileNotFoundError(f"--import {spec!r}: no such file.")
-            path = os.path.abspath(spec)
-            name = "_ads_jax_user_" + "".join(c if c.isalnum() else "_" for c in path)
-            if name in sys.modules:  # imported already (e.g. a second run in one process)
-                continue
-            mod_spec = importlib.util.spec_from_file_location(name, path)
-            mod = importlib.util.module_from_spec(mod_spec)
-            sys.modules[name] = mod
-            mod_spec.loader.exec_module(mod)
-        else:
-            importlib.import_module(spec)
-
-
 def _log(msg: str, t0: float) -> None:
     print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -152,8 +136,6 @@ def _describe(cfg) -> str:
 
 
 def _run(cfg, args, *, title: str) -> int:
-    from ads_jax.loop import run_experiment
-    from ads_jax.plotting import format_table, plot_results
 
     t0 = time.perf_counter()
     started = []
@@ -168,7 +150,6 @@ def _run(cfg, args, *, title: str) -> int:
 
     records = run_experiment(cfg, overwrite=args.overwrite,
                              progress=None if args.quiet else progress)
-    from ads_jax.distributed import is_primary
 
     if not is_primary():  # multi-process runs: process 0 reports and plots
         return 0
@@ -183,7 +164,6 @@ def _run(cfg, args, *, title: str) -> int:
 
 
 def _apply_cli(cfg, args):
-    from ads_jax.config_engine import apply_overrides
 
     cfg = apply_overrides(cfg, args.overrides)
     if args.out_dir is not None:
@@ -199,9 +179,6 @@ def _apply_cli(cfg, args):
 
 
 def _list() -> int:
-    from ads_jax.configs import available as available_configs
-    from ads_jax.selection import available_selectors
-    from ads_jax.valuation import available_estimators, available_valuations
 
     print("experiments:", ", ".join(available_configs()))
     print("valuations: ", ", ".join(available_valuations()))
@@ -215,18 +192,15 @@ def _dispatch(args) -> int:
     if args.command == "list":
         return _list()
     if args.command == "demo":
-        from ads_jax.configs import load as get_config
 
         cfg = _apply_cli(get_config("demo"), args)
         return _run(cfg, args, title="ads-jax demo")
     if args.command == "run":
-        from ads_jax.configs import resolve as resolve_config
 
         cfg = resolve_config(args.config, ())
         cfg = _apply_cli(cfg, args)
         return _run(cfg, args, title=f"ads-jax run {os.path.basename(args.config)}")
     if args.command == "plot":
-        from ads_jax.plotting import format_table, load_results, plot_results
 
         records = load_results(args.results)
         out = args.output
@@ -238,8 +212,6 @@ def _dispatch(args) -> int:
         print(f"\nplot: {plot_results(records, out, title=args.title)}")
         return 0
     if args.command == "config":
-        from ads_jax.configs import resolve as resolve_config
-        from ads_jax.config_engine import to_json
 
         print(to_json(resolve_config(args.config, args.overrides)))
         return 0

@@ -53,7 +53,7 @@ from jax import lax
 
 from ads_jax import _validation as V
 
-__all__ = ["METRICS", "pairwise_distances", "map_row_blocks", "knn", "sq_norms", "Frame",
+__all__ = ["METRICS", "pairwise_distances", "map_row_blocks", "knn", "knn_unchecked", "sq_norms", "Frame",
            "fit_frame", "metric_frame", "to_frame", "from_frame", "dist_from_frame",
            "dist_exponent", "mul_pow2", "unit_rows"]
 
@@ -350,6 +350,12 @@ def knn(
             f"`k`={k} is larger than the number of candidate points ({m}); lower k."
         )
     return _knn(queries, points, k, metric, block_size, exclude_self)
+
+
+def knn_unchecked(queries, points, k: int, *, metric: str = "sqeuclidean",
+                  block_size: int = 1024, exclude_self: bool = False):
+    """:func:`knn` without its input checks (traceable; the caller validated the inputs)."""
+    return _knn(queries, points, int(k), metric, int(block_size), bool(exclude_self))
 
 
 def _check_pair(x, y, metric, names=("x", "y")):

@@ -27,10 +27,12 @@ collectives, so that a multi-process job runs on one machine for tests
 from __future__ import annotations
 
 import os
+from importlib.metadata import distributions
 from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 __all__ = ["initialize", "is_primary", "process_count", "barrier", "broadcast_ok",
            "pool_rows", "global_rows", "to_host"]
@@ -85,8 +87,6 @@ def _env_int(name: str) -> int:
 
 def _only_cpu() -> bool:
     try:
-        from importlib.metadata import distributions
-
         names = {d.metadata["Name"].lower() for d in distributions()}
         return not any(n.startswith(("jax-cuda", "jax_cuda", "jax-rocm", "libtpu"))
                        for n in names)
@@ -106,8 +106,6 @@ def is_primary() -> bool:
 def barrier(name: str) -> None:
     """Wait until every process reaches this point (no-op with one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
 
 
@@ -116,8 +114,6 @@ def broadcast_ok(ok: bool, what: str) -> None:
     if it did not (so an error on process 0 never leaves them waiting)."""
     if jax.process_count() == 1:
         return
-    from jax.experimental import multihost_utils
-
     flag = multihost_utils.broadcast_one_to_all(np.asarray(1 if ok else 0, np.int32))
     if not int(flag) and not is_primary():
         raise RuntimeError(f"{what} failed on process 0 (see its error); stopping.")
@@ -147,6 +143,4 @@ def to_host(x: Any) -> np.ndarray:
         return np.asarray(x)
     if x.is_fully_replicated:
         return np.asarray(x.addressable_data(0))
-    from jax.experimental import multihost_utils
-
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))

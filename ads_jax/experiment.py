@@ -61,14 +61,6 @@ class LoopConfig:
       share_initial_round: the round-0 model depends only on the seed (same
         initial labeled set, same key), so train it once per seed and reuse it
         for every arm. Results are identical either way; this only saves time.
-      warm_timing: time each acquisition on warm calls: the fused program
-        runs a second time (``time.selection``; ``time.selection_first_call``
-        keeps the first call, which compiles in round 0), and the staged path
-        runs for the per-stage times (``time.valuation`` ...); its picks are
-        compared with the fused program's every round (a difference, a float
-        near-tie broken differently by two programs, is a warning; the run
-        keeps the fused picks). Off: only the fused program runs (GPU-scale
-        runs).
       save_artefacts: write the per-round arrays a researcher analyses (exact
         values of the labeled points, predicted values of the pool, the
         pre-selection mask, the picks) to ``artefacts/<arm>/seed_<s>/
@@ -90,7 +82,6 @@ class LoopConfig:
     checkpoint_training: bool = False
     eval_batch_size: int = 512
     share_initial_round: bool = True
-    warm_timing: bool = True
     save_artefacts: bool = True
     mesh: str = "none"
 
@@ -111,8 +102,7 @@ class LoopConfig:
             raise ValueError(f"`loop.seeds` contains duplicates: {list(self.seeds)}.")
         if not isinstance(self.out_dir, str) or not self.out_dir.strip():
             raise ValueError(f"`loop.out_dir` must be a non-empty path, got {self.out_dir!r}.")
-        for b in ("checkpoint", "checkpoint_training", "share_initial_round", "warm_timing",
-                  "save_artefacts"):
+        for b in ("checkpoint", "checkpoint_training", "share_initial_round", "save_artefacts"):
             V.check_bool(f"loop.{b}", getattr(self, b))
 
 

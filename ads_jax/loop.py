@@ -35,13 +35,12 @@ labeled`` (training-set size), ``test_accuracy, val_accuracy, best_epoch``,
 points / the pre-selected candidates / the whole unlabeled pool; ``None`` in the
 last round), ``preselected`` (number of candidates after pre-selection) and
 ``time`` (seconds: ``training`` (fit, including any compilation),
-``inference`` (test accuracy + pool/validation embeddings), ``selection`` --
-the wall time of the fused acquisition program (one jitted program per arm
-for the whole run, fixed shapes), on a second, warm call when
-``loop.warm_timing`` -- ``selection_first_call`` (the first call: it compiles
-in round 0 only), and with ``loop.warm_timing`` the per-stage times
-``valuation, regression, preselection, diversity`` of the staged path (warm)
-and their sum ``selection_staged``).
+``inference`` (test accuracy + pool/validation embeddings), ``selection``
+(the wall time of the arm's one acquisition program, run once per round;
+one jitted program per arm for the whole run, fixed shapes) and ``compile``
+(compiling that program, ahead of its first call: non-zero in the round that
+compiled it)). Per-stage times are a profiling matter
+(:func:`ads_jax.acquisition.profile_acquisition`, the benchmarks).
 """
 
 from __future__ import annotations
@@ -57,11 +56,19 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from ads_jax.acquisition import STAGES as SELECTION_STAGES
+from jax.sharding import NamedSharding, PartitionSpec
+
+from ads_jax.acquisition import (AcquisitionInputs, check_inputs, make_acquire_fn,
+                                 make_pool_acquire_fn)
 from ads_jax.checkpoint import Checkpointer, CheckpointError
-from ads_jax.experiment import ExperimentConfig
 from ads_jax.config_engine import config_diff, save_json, to_dict
-from ads_jax.distributed import is_primary
+from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_dataset
+from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
+                                 to_host)
+from ads_jax.experiment import ExperimentConfig
+from ads_jax.models import build_model
+from ads_jax.sharding import pool_mesh
+from ads_jax.training import evaluate, fit, predict
 from ads_jax.rundir import (
     RunLock,
     append_record,
@@ -85,7 +92,7 @@ __all__ = [
 ]
 
 #: Per-round wall-time entries of a record's ``time`` dict.
-STAGES = ("training", "inference") + SELECTION_STAGES
+STAGES = ("training", "inference", "selection", "compile")
 
 # Loop fields that may differ between the config of a run directory and the
 # config that resumes it: where it lives, which (arm, seed) pairs to run now
@@ -221,16 +228,10 @@ def _prepare_dir(cfg: ExperimentConfig, overwrite: bool) -> None:
 
 
 def _fractions(codes: np.ndarray) -> dict[str, float]:
-    from ads_jax.data import PROVENANCE
 
     codes = np.asarray(codes)
     n = max(codes.size, 1)
     return {name: float(np.sum(codes == i)) / n for i, name in enumerate(PROVENANCE)}
-
-
-def _stage_times(res) -> dict[str, float]:
-    t = getattr(res, "timings", None) or {}
-    return {s: float(t.get(s, 0.0)) for s in SELECTION_STAGES}
 
 
 def _acq_configs(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -246,7 +247,6 @@ def _acq_configs(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def _load_datasets(data_cfg) -> dict:
     """Load every data set a scenario names once (reused for all seeds)."""
-    from ads_jax.data import load_dataset
 
     names = [data_cfg.dataset, *data_cfg.source_datasets]
     if data_cfg.ood_dataset:
@@ -276,7 +276,6 @@ class _Trainer:
     """Train / evaluate / embed with a per-seed cache of the round-0 model outputs."""
 
     def __init__(self, cfg: ExperimentConfig, scenario):
-        from ads_jax.models import build_model
 
         self.cfg = cfg
         self.sc = scenario
@@ -289,7 +288,6 @@ class _Trainer:
 
     def run(self, seed: int, round_: int, labeled: np.ndarray, *, need_embeddings: bool,
             arm: str) -> dict:
-        from ads_jax.training import evaluate, fit, predict
 
         cache_key = (seed, round_, labeled.tobytes())
         share = self.cfg.loop.share_initial_round and round_ == 0
@@ -328,12 +326,6 @@ class _Trainer:
         return out
 
 
-def _pool_mesh():
-    """The acquisition mesh of ``loop.mesh="all"``: every device, axis ``"pool"`` (Auto)."""
-    return jax.make_mesh((jax.device_count(),), ("pool",),
-                         axis_types=(jax.sharding.AxisType.Auto,))
-
-
 def _device_path(cfg: ExperimentConfig) -> bool:
     """Acquisition on global device arrays: ``loop.mesh="all"`` or several processes."""
     return cfg.loop.mesh == "all" or jax.process_count() > 1
@@ -349,12 +341,10 @@ class _DevicePool:
     """
 
     def __init__(self, cfg: ExperimentConfig, scenario):
-        from jax.sharding import NamedSharding, PartitionSpec
 
-        from ads_jax.distributed import pool_rows
 
         n_dev = jax.device_count()
-        self.mesh = _pool_mesh()
+        self.mesh = pool_mesh()
         self.p = int(scenario.x_pool.shape[0])
         self.p_pad = -(-self.p // n_dev) * n_dev
         self.sharding = NamedSharding(self.mesh, PartitionSpec("pool"))
@@ -362,8 +352,6 @@ class _DevicePool:
         self.x_local = scenario.x_pool[np.where(self.rows < self.p, self.rows, 0)]
 
     def embed(self, model, variables, batch_size: int) -> dict:
-        from ads_jax.distributed import global_rows
-        from ads_jax.training import predict
 
         out = predict(model, variables, self.x_local, batch_size=batch_size, local=True)
         return {"pool_emb": global_rows(out["embeddings"], self.sharding, self.p_pad),
@@ -401,8 +389,6 @@ class _Capacity:
 
     def inputs(self, scenario, labeled: np.ndarray, tr: dict):
         """(AcquisitionInputs with padded buffers and masks, unlabeled pool indices (U,))."""
-        from ads_jax.acquisition import AcquisitionInputs
-
         lab_buf, lab_mask, pool_buf, pool_mask, unl = self.buffers(scenario, labeled)
         inputs = AcquisitionInputs(
             labeled_emb=tr["pool_emb"][lab_buf],
@@ -415,35 +401,39 @@ class _Capacity:
             labeled_probs=tr["pool_probs"][lab_buf],
             labeled_mask=lab_mask,
             pool_mask=pool_mask,
+            class_capacity=self.class_bound,
         )
         return inputs, unl
 
 
-def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr, cap: _Capacity):
-    """One acquisition with the run's fixed shapes.
-
-    The picks come from the fused acquisition program (one jitted program per
-    arm for the whole run). With ``loop.warm_timing`` the program runs a
-    second time for a warm wall time, and -- when the pool is on the host --
-    the staged path (same stages, one program each) runs for the per-stage
-    times; its picks are compared (a warning if they differ).
+def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr, cap: _Capacity,
+                   programs: "_Programs"):
+    """One acquisition with the run's fixed shapes: the arm's one acquisition
+    program (compiled once per run, ahead of its first call), run once.
 
     Returns (picked pool indices (B,) int32, record fields, times, artefacts).
     """
     prov = np.asarray(scenario.provenance)
     _, acq_key = round_keys(seed, r)
     if _device_path(cfg):
-        res, unl, first, total, stages = _acquire_on_devices(cfg, acq_cfg, scenario, labeled,
-                                                             tr, cap, acq_key)
+        lab_buf, lab_mask, pool_buf, pool_mask, unl = cap.buffers(scenario, labeled)
+        fn = make_pool_acquire_fn(acq_cfg, num_classes=int(scenario.num_classes),
+                                  mesh=pool_mesh(), class_capacity=cap.class_bound)
+        args = (acq_key, tr["pool_emb"], tr["pool_probs"], lab_buf, lab_mask,
+                np.asarray(scenario.y_pool[lab_buf], np.int32), pool_buf, pool_mask,
+                tr["val_emb"], np.asarray(scenario.y_val, np.int32))
     else:
-        res, unl, first, total, stages = _acquire_on_host(cfg, acq_cfg, arm, scenario, labeled,
-                                                          tr, cap, acq_key)
+        inputs, unl = cap.inputs(scenario, labeled, tr)
+        inputs = check_inputs(inputs, acq_cfg)
+        fn = make_acquire_fn(acq_cfg)
+        args = (acq_key, inputs)
+    res, compile_s, call_s = programs.run(arm, fn, args)
+    res = jax.tree.map(to_host, res)
     u = unl.size
-    indices, values, pmask, tv = res
-    picked = unl[np.asarray(indices, np.int64)]
+    picked = unl[np.asarray(res.indices, np.int64)]
     if np.unique(picked).size != picked.size or np.isin(picked, labeled).any():
         raise RuntimeError(f"Arm {arm!r} returned duplicate or labeled indices.")
-    mask = np.asarray(pmask, bool)[:u]
+    mask = np.asarray(res.preselect_mask, bool)[:u]
     fields = {
         "acquired": int(picked.size),
         "picked_provenance": _fractions(prov[picked]),
@@ -451,66 +441,41 @@ def _acquire_round(cfg, acq_cfg, arm, seed, r, scenario, labeled, tr, cap: _Capa
         "preselected": int(mask.sum()),
         "candidate_provenance": _fractions(prov[unl[mask]]),
     }
-    times = dict(stages, selection=total, selection_first_call=first,
-                 selection_staged=sum(stages.values()))
+    times = {"selection": call_s, "compile": compile_s}
     n_lab = int(np.asarray(labeled).size)
     artefacts = dict(
         labeled=np.asarray(labeled, np.int32), pool_index=unl,
         picked=picked.astype(np.int32), preselect_mask=mask,
-        train_values=None if tv is None else np.asarray(tv)[:n_lab],
-        values=None if values is None else np.asarray(values)[:u])
+        train_values=None if res.train_values is None else np.asarray(res.train_values)[:n_lab],
+        values=None if res.values is None else np.asarray(res.values)[:u])
     return picked.astype(np.int32), fields, times, artefacts
 
 
-def _acquire_on_host(cfg, acq_cfg, arm, scenario, labeled, tr, cap, acq_key):
-    """Padded host buffers -> ``acquire`` (fused; staged too for stage times)."""
-    from ads_jax.acquisition import acquire
+class _Programs:
+    """The run's acquisition programs, one per arm, compiled ahead of their first call.
 
-    inputs, unl = cap.inputs(scenario, labeled, tr)
-    kw = dict(max_class_count=cap.class_bound)
-    res = acquire(acq_key, inputs, acq_cfg, fused=True, **kw)
-    first = total = res.timings["total"]
-    stages = {s: 0.0 for s in SELECTION_STAGES}
-    if cfg.loop.warm_timing:
-        total = acquire(acq_key, inputs, acq_cfg, fused=True, **kw).timings["total"]
-        for _ in range(2):  # the second staged call is warm
-            staged = acquire(acq_key, inputs, acq_cfg, **kw)
-        if not np.array_equal(np.asarray(staged.indices), np.asarray(res.indices)):
-            # Two different XLA programs: float rounding may break a near-tie
-            # differently. The run keeps the fused program's picks (reproducible).
-            warnings.warn(
-                f"The fused and the staged acquisition of arm {arm!r} picked different "
-                f"points ({np.setdiff1d(np.asarray(res.indices), np.asarray(staged.indices)).size}"
-                f" of {acq_cfg.budget} differ; a float near-tie). The run keeps the fused "
-                "program's picks; the staged times are still recorded.", RuntimeWarning,
-                stacklevel=2)
-        stages = _stage_times(staged)
-    out = (res.indices, res.values, res.preselect_mask, res.train_values)
-    return out, unl, first, total, stages
+    The compile time is recorded once (``time.compile`` of the round that
+    compiled) and every round's ``time.selection`` is the wall time of the
+    one call of the compiled program.
+    """
 
+    def __init__(self):
+        self._compiled: dict[str, Any] = {}
 
-def _acquire_on_devices(cfg, acq_cfg, scenario, labeled, tr, cap, acq_key):
-    """The pool stays on the devices (global sharded arrays; multi-process runs):
-    the program gathers the labeled / unlabeled rows itself. No staged path."""
-    from ads_jax.acquisition import make_pool_acquire_fn
-    from ads_jax.distributed import to_host
-
-    lab_buf, lab_mask, pool_buf, pool_mask, unl = cap.buffers(scenario, labeled)
-    mesh = _pool_mesh()
-    fn = make_pool_acquire_fn(acq_cfg, num_classes=int(scenario.num_classes), mesh=mesh,
-                              max_class_count=cap.class_bound)
-    args = (acq_key, tr["pool_emb"], tr["pool_probs"], lab_buf, lab_mask,
-            np.asarray(scenario.y_pool[lab_buf], np.int32), pool_buf, pool_mask,
-            tr["val_emb"], np.asarray(scenario.y_val, np.int32))
-    t0 = time.perf_counter()
-    res = jax.block_until_ready(fn(*args))
-    first = total = time.perf_counter() - t0
-    if cfg.loop.warm_timing:
+    def run(self, arm: str, fn, args) -> tuple[Any, float, float]:
+        leaves, tree = jax.tree.flatten(args)
+        key = (arm, fn, tree, tuple((np.shape(x), str(getattr(x, "dtype", type(x))))
+                                    for x in leaves))
+        compiled = self._compiled.get(key)
+        compile_s = 0.0
+        if compiled is None:
+            t0 = time.perf_counter()
+            compiled = fn.lower(*args).compile()
+            compile_s = time.perf_counter() - t0
+            self._compiled[key] = compiled
         t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        total = time.perf_counter() - t0
-    stages = {s: 0.0 for s in SELECTION_STAGES}
-    return tuple(to_host(x) for x in res), unl, first, total, stages
+        out = jax.block_until_ready(compiled(*args))
+        return out, compile_s, time.perf_counter() - t0
 
 
 def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> dict:
@@ -528,15 +493,13 @@ def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> d
         "picked_provenance": None,
         "candidate_provenance": None,
         "pool_provenance": None,
-        "time": {s: 0.0 for s in STAGES} | {"selection": 0.0, "selection_first_call": 0.0,
-                                            "selection_staged": 0.0},
+        "time": {s: 0.0 for s in STAGES},
     }
     rec["time"].update(tr["time"])
     return rec
 
 
 def _progress_line(rec: dict, R: int) -> str:
-    from ads_jax.data import NON_CLEAN
 
     msg = (f"[{rec['arm']} | seed {rec['seed']}] round {rec['round']}/{R}: "
            f"labeled={rec['labeled']} test acc={100 * rec['test_accuracy']:.1f}%  "
@@ -563,7 +526,8 @@ def _resume_arm(cfg, arm, seed, ckpt):
     return labeled, records, key_data
 
 
-def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress, callback):
+def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, programs, write_record, progress,
+             callback):
     """All remaining rounds of one (arm, seed), resuming from its checkpoint; returns its records."""
     R = cfg.loop.rounds
     cap = _Capacity(cfg, scenario)
@@ -583,7 +547,8 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, write_record, progress,
             emit({"event": "trained", "arm": arm, "seed": seed, "round": r})
             if not last:
                 picked, fields, times, arts = _acquire_round(cfg, acq_cfg, arm, seed, r,
-                                                             scenario, labeled, tr, cap)
+                                                             scenario, labeled, tr, cap,
+                                                             programs)
                 rec.update(fields)
                 rec["time"].update(times)
                 if cfg.loop.save_artefacts and is_primary():
@@ -644,12 +609,10 @@ def run_experiment(
       RunDirectoryBusy: another run holds the run directory.
       FileNotFoundError: dataset file missing.
     """
-    from ads_jax.data import build_scenario
 
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
     if cfg.train.multi_host:
-        from ads_jax.distributed import initialize
 
         initialize()
     acq_cfgs = _acq_configs(cfg)
@@ -663,7 +626,6 @@ def run_experiment(
     if os.path.exists(out) and not os.path.isdir(out):
         raise NotADirectoryError(f"`loop.out_dir` {out!r} is a file, not a directory; choose "
                                  "another path.")
-    from ads_jax.distributed import broadcast_ok, is_primary
 
     primary = is_primary()
     if not primary:  # only process 0 talks and writes
@@ -688,14 +650,12 @@ def run_experiment(
 
 
 def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
-    from ads_jax.data import build_scenario
 
     out = cfg.loop.out_dir
     res_path = results_path(out)
     # Rebuild results.jsonl from the checkpoints: it may lag behind them, hold
     # a half-written line after a kill, or records a killed run wrote twice.
     existing: dict[tuple[int, str], list[dict]] = {}
-    from ads_jax.distributed import is_primary
 
     primary = is_primary()
     if cfg.loop.checkpoint:
@@ -719,6 +679,7 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
                                             if n_done else ""))
 
     all_records: list[dict] = []
+    programs = _Programs()
     for i, seed in enumerate(seeds):
         todo = [a for a in cfg.arms if len(existing.get((seed, a), [])) < cfg.loop.rounds + 1]
         if not todo:
@@ -733,6 +694,6 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
             if arm not in todo:
                 all_records += existing[(seed, arm)]
                 continue
-            all_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, scenario, trainer,
+            all_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, scenario, trainer, programs,
                                     write_record, progress, callback)
     return all_records

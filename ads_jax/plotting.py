@@ -27,6 +27,7 @@ import numpy as np
 
 from ads_jax.acquisition import STAGES as SELECTION_STAGES
 from ads_jax.data import NON_CLEAN
+from ads_jax.rundir import read_results, results_path
 
 __all__ = [
     "SELECTION_STAGES",
@@ -51,8 +52,6 @@ def load_results(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
       ValueError: a line is not valid JSON or lacks the required keys, or a
         file repeats a record.
     """
-    from ads_jax.rundir import read_results, results_path
-
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:

@@ -1,22 +1,24 @@
-"""Name -> component registries: the one extension mechanism of ads_jax.
+"""Name -> factory registries: the one extension mechanism of ads_jax.
 
-Three kinds of component are looked up by name from configs, the loop and the
-command line, each in its own :class:`Registry`:
+Every pluggable stage -- valuations, value estimators, pre-filters,
+selectors, models -- has one :class:`Registry` and one shape:
 
-* valuations (``ads_jax.valuation.register_valuation``): labeled points ->
-  data values (KNN-Shapley variants, TMC-Shapley, yours);
-* value estimators (``ads_jax.valuation.register_estimator``): values of the
-  labeled points -> values of the pool (the paper's per-class KNN regression,
-  yours);
-* selectors (``ads_jax.selection.register_selector``): a batch from a pool.
-
-Each entry is a callable plus an **options schema**: a frozen dataclass whose
-fields are the component's tunable options (their types and defaults). A
-config names a component and gives its options as a plain JSON object; the
-registry validates that object against the schema once, when the config is
-built (:meth:`Registry.parse_options`), so an unknown option or a wrong type
-fails with the list of valid options before any work starts. The component
-receives the typed options object.
+* a **factory** is registered under a name. Its keyword parameters are the
+  component's *options* (types from the annotations, defaults from the
+  signature; a parameter without default is a required option), except the
+  registry's *context* parameters, which the config supplies itself (``k``
+  and ``metric`` of a valuation);
+* a config names the component and gives its options as a JSON object. The
+  registry checks them against the factory's signature **once, when the
+  config is built** (:meth:`Registry.check_options`: unknown option, wrong
+  type, or a value the factory rejects -> an error naming the dotted field),
+  and keeps them as an immutable :class:`~ads_jax.config_engine.FrozenMap`, so
+  the config hashes and compares by value;
+* the factory is called once per (name, options, context)
+  (:meth:`Registry.build`, cached) and returns a **frozen, hashable
+  component**: a NamedTuple of pure functions plus the metadata it declares
+  itself (traceable, which inputs it needs, whether it uses values), like
+  :class:`~ads_jax.valuation.Recursion` or optax's ``GradientTransformation``.
 
 A user registers a component from any module (``ads-jax run --import
 my_module ...`` imports it before the config resolves); see ARCHITECTURE.md.
@@ -30,30 +32,32 @@ import json
 import typing
 from typing import Any, Callable, Mapping
 
-__all__ = ["Entry", "Registry", "NoOptions", "ComponentConfig", "options_from_signature"]
+from ads_jax.config_engine import FrozenMap, freeze, from_dict, to_dict
 
-
-@dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """Options schema of a component that takes no options."""
+__all__ = ["Entry", "Registry", "options_schema", "json_options"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
-    """One registered component.
+    """One registered factory.
 
     Attributes:
       name: registry name.
-      fn: the component (a callable, or a kind-specific object such as a
-        :class:`~ads_jax.valuation.Recursion`).
-      options: frozen dataclass type of its options (:class:`NoOptions` if none).
-      meta: kind-specific flags (e.g. ``{"traceable": True}``).
+      factory: ``factory(**context, **options) -> component``.
+      schema: frozen dataclass type whose fields are the options (types,
+        defaults; fields without default are required).
+      meta: registration-time extras (e.g. a valuation's NumPy ``utility``
+        for the brute-force tests).
     """
 
     name: str
-    fn: Any
-    options: type
+    factory: Callable[..., Any]
+    schema: type
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.schema))
 
 
 class Registry:
@@ -62,38 +66,52 @@ class Registry:
     Args:
       kind: what is registered, for messages (``"valuation"``).
       register_hint: how to register one, for messages.
+      context: factory parameters that the config supplies (not options).
     """
 
-    def __init__(self, kind: str, register_hint: str):
+    def __init__(self, kind: str, register_hint: str, *, context: tuple[str, ...] = ()):
         self.kind = kind
         self.register_hint = register_hint
+        self.context = tuple(context)
         self._entries: dict[str, Entry] = {}
+        self._built: dict[tuple, Any] = {}
 
-    def register(self, name: str, fn: Any, *, options: type | None = None,
-                 overwrite: bool = False, **meta: Any) -> Entry:
-        """Add ``fn`` under ``name`` (ValueError if taken, unless ``overwrite``).
+    # ------------------------------------------------------------ registration
+    def register(self, name: str, factory: Callable[..., Any], *, options: type | None = None,
+                 overwrite: bool = False, **meta: Any) -> Callable[..., Any]:
+        """Add ``factory`` under ``name``; returns ``factory``.
 
-        ``options`` must be a dataclass type (its fields are the options) or
-        None for none. Re-registering the same object under the same name is
-        a no-op, so modules may be imported twice.
+        Args:
+          name: non-empty string without surrounding blanks.
+          factory: callable ``factory(**context, **options) -> component``.
+          options: optional dataclass type of the options (default: built
+            from the factory's keyword parameters, :func:`options_schema`).
+          overwrite: replace an existing registration (else ValueError).
+            Registering the same factory again under its name is a no-op,
+            so a module may be imported twice.
+          meta: registration-time extras kept in :attr:`Entry.meta`.
         """
         if not isinstance(name, str) or not name or name != name.strip():
             raise TypeError(f"{self.kind} `name` must be a non-empty string, got {name!r}.")
+        if not callable(factory):
+            raise TypeError(f"the {self.kind} factory of {name!r} must be callable, got "
+                            f"{type(factory).__name__}.")
         if options is None:
-            options = NoOptions
-        if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
-            raise TypeError(
-                f"`options` of {self.kind} {name!r} must be a dataclass type (its fields are the "
-                f"options), got {options!r}.")
+            options = options_schema(factory, skip=self.context)
+        elif not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+            raise TypeError(f"`options` of {self.kind} {name!r} must be a dataclass type (its "
+                            f"fields are the options), got {options!r}.")
         old = self._entries.get(name)
-        if old is not None and not overwrite and old.fn is not fn:
-            raise ValueError(
-                f"a {self.kind} named {name!r} is already registered; pass overwrite=True to "
-                "replace it.")
-        entry = Entry(name, fn, options, dict(meta))
-        self._entries[name] = entry
-        return entry
+        if old is not None and old.factory is factory and not overwrite:
+            return factory
+        if old is not None and not overwrite:
+            raise ValueError(f"a {self.kind} named {name!r} is already registered; pass "
+                             "overwrite=True to replace it.")
+        self._entries[name] = Entry(name, factory, options, dict(meta))
+        self._built = {k: v for k, v in self._built.items() if k[0] != name}
+        return factory
 
+    # ------------------------------------------------------------------ lookup
     def get(self, name: str, *, arg: str | None = None) -> Entry:
         """The entry registered under ``name`` (ValueError listing the names otherwise).
 
@@ -114,86 +132,107 @@ class Registry:
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
-    def parse_options(self, name: str, options: Mapping[str, Any] | None, *,
-                      path: str = "options") -> Any:
-        """Validate ``options`` against ``name``'s schema; return the typed options object.
+    # ----------------------------------------------------------------- options
+    def check_options(self, name: str, options: Mapping[str, Any] | None, *,
+                      path: str = "options") -> FrozenMap:
+        """Validate ``options`` against ``name``'s schema; the given options, typed.
+
+        Returns a :class:`FrozenMap` of the options that were given (values
+        with their declared types: ``1`` becomes ``1.0`` for a float option),
+        so equal configs hash equal. Defaults are not filled in (configs stay
+        as written).
 
         Raises:
-          ValueError: unknown component, or an option it does not take (the
-            message lists the valid options).
+          ValueError: unknown component, an option it does not take (the
+            message lists the valid options), a required option missing.
           TypeError: an option of the wrong type.
         """
-        from ads_jax.config_engine import from_dict  # the one dict -> dataclass path
-
         entry = self.get(name)
-        options = {} if options is None else options
-        if not isinstance(options, Mapping):
-            raise TypeError(f"`{path}` must be a mapping of option name -> value, got "
-                            f"{type(options).__name__}.")
-        valid = [f.name for f in dataclasses.fields(entry.options) if f.init]
+        options = json_options(path, {} if options is None else options)
+        valid = list(entry.option_names)
         unknown = [k for k in options if k not in valid]
         if unknown:
             raise ValueError(
                 f"{self.kind} {name!r} does not take the option(s) {unknown} (in `{path}`). "
                 f"Valid options: {valid if valid else 'none'}.")
-        return from_dict(entry.options, dict(options), path=path)
+        missing = [f.name for f in dataclasses.fields(entry.schema)
+                   if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                   and f.name not in options]
+        if missing:
+            raise ValueError(f"{self.kind} {name!r} needs the option(s) "
+                             f"{[f'{path}.{m}' for m in missing]}.")
+        typed = from_dict(entry.schema, dict(options), path=path)
+        return FrozenMap({k: getattr(typed, k) for k in options})
+
+    def typed(self, name: str, options: Mapping[str, Any] | None = None) -> Any:
+        """The options as an instance of ``name``'s schema, defaults filled in."""
+        return from_dict(self.get(name).schema, dict(self.check_options(name, options)))
+
+    # ------------------------------------------------------------------- build
+    def build(self, name: str, options: Mapping[str, Any] | None = None, **context: Any) -> Any:
+        """The component: ``factory(**context, **options)``, built once and cached.
+
+        ``options`` should come from :meth:`check_options` (configs do this);
+        a plain mapping is checked here.
+        """
+        if not isinstance(options, FrozenMap):
+            options = self.check_options(name, options)
+        key = (name, options, tuple(sorted((k, freeze(v)) for k, v in context.items())))
+        try:
+            return self._built[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable context value: build without caching
+            return self.get(name).factory(**context, **options)
+        comp = self.get(name).factory(**context, **options)
+        self._built[key] = comp
+        return comp
 
 
-class ComponentConfig:
-    """Mixin of the configs that name a registered component: fields ``name`` and
-    ``options`` (a JSON object checked against the component's schema).
+def options_schema(factory: Callable[..., Any], *, skip: tuple[str, ...] = ()) -> type:
+    """A frozen dataclass whose fields are ``factory``'s keyword options.
 
-    Subclasses set ``_registry`` and ``_section`` (the config section, for
-    messages), call :meth:`_check_component` in ``__post_init__`` and set
-    ``__hash__ = ComponentConfig.__hash__`` (frozen dataclasses would make one
-    from the fields, and ``options`` is a dict).
-    """
-
-    _registry: Registry
-    _section: str
-
-    def _check_component(self) -> None:
-        if not isinstance(self.name, str):
-            raise TypeError(f"`{self._section}.name` must be a string, got {self.name!r}.")
-        self._registry.get(self.name, arg=f"{self._section}.name")
-        typed = self._registry.parse_options(self.name, self.options,
-                                             path=f"{self._section}.options")
-        # The given options, with their declared types (1 -> 1.0 for a float), so
-        # equal configs hash equal.
-        object.__setattr__(self, "options", {k: getattr(typed, k) for k in self.options})
-
-    def __hash__(self):
-        return hash(json.dumps(dataclasses.asdict(self), sort_keys=True))
-
-    def typed_options(self) -> Any:
-        """The options as the component's typed options object."""
-        return self._registry.parse_options(self.name, self.options,
-                                            path=f"{self._section}.options")
-
-
-def options_from_signature(fn: Callable, skip: tuple[str, ...]) -> type:
-    """An options dataclass built from ``fn``'s keyword parameters.
-
-    Every parameter with a default that is not in ``skip`` becomes a field
-    (type from the annotation, else from the default's type, else ``Any``).
-    Used for selectors, whose options are their keyword arguments.
+    Every keyword (or positional-or-keyword) parameter not in ``skip`` is an
+    option: its type from the annotation (else from the default's type, else
+    ``Any``), its default from the signature (none: a required option).
+    ``*args``/``**kwargs`` are not options.
     """
     try:
-        sig = inspect.signature(fn)
-        hints = typing.get_type_hints(fn)
-    except (TypeError, ValueError, NameError):
-        sig, hints = None, {}
-    fields = []
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        sig = None
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # unresolvable annotations: fall back to the defaults' types
+        hints = {}
+    required, optional = [], []
     if sig is not None:
         for p in sig.parameters.values():
-            if p.name in skip or p.default is inspect.Parameter.empty:
-                continue
-            if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            if p.name in skip or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
                 continue
             tp = hints.get(p.name)
             if tp is None:
                 d = p.default
                 tp = type(d) if isinstance(d, (bool, int, float, str)) else Any
-            fields.append((p.name, tp, dataclasses.field(default=p.default)))
-    name = f"{getattr(fn, '__name__', 'fn')}_options"
-    return dataclasses.make_dataclass(name, fields, frozen=True)
+            if p.default is inspect.Parameter.empty:
+                required.append((p.name, tp))
+            else:
+                optional.append((p.name, tp, dataclasses.field(default=p.default)))
+    name = f"{getattr(factory, '__name__', 'factory')}_options"
+    return dataclasses.make_dataclass(name, required + optional, frozen=True)
+
+
+def json_options(path: str, options: Any) -> FrozenMap:
+    """``options`` (a mapping of name -> JSON value) as a :class:`FrozenMap`.
+
+    Raises:
+      TypeError: not a mapping with string keys, or a value JSON cannot hold.
+    """
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise TypeError(f"`{path}` must be a mapping of option name -> value, got "
+                        f"{options!r}.")
+    try:
+        json.dumps(to_dict(options), sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{path}` must be JSON-serialisable: {e}") from None
+    return options if isinstance(options, FrozenMap) else FrozenMap(options)

@@ -18,9 +18,10 @@ from ads_jax.configs import load as load_config
 from ads_jax.configs import available as available_configs
 
 from ads_jax.experiment import ExperimentConfig
-from ads_jax.cli import import_user_modules, main
+from ads_jax.cli import main
+from ads_jax.plugins import import_user_modules
 from ads_jax.rundir import iter_artefacts, load_artefacts
-from ads_jax.valuation import knn_shapley
+from ads_jax.valuation import build_valuation, knn_shapley
 from ads_jax.valuation.testing import brute_force_values
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "examples")
@@ -76,7 +77,7 @@ def test_user_variant_and_estimator_run_the_loop_through_the_cli(tmp_path, capsy
     cfg_2, rw2 = _run(tmp_path / "rw2", "acquisition.valuation.name=rank_weighted",
                       "acquisition.valuation.options.power=2")
     assert cfg_2.acquisition.valuation.name == "rank_weighted"
-    assert cfg_2.acquisition.valuation.typed_options().power == 2.0
+    assert build_valuation(cfg_2.acquisition.valuation).options.power == 2.0
     # Same round-0 model and labeled set in all runs (same seed): the stage-1 values
     # are the variant's. power 0 with K=5 <= 10 labeled points is Jia's game.
     np.testing.assert_array_equal(jia["labeled"], rw2["labeled"])

@@ -17,6 +17,7 @@ from ads_jax.acquisition import (
     PreselectConfig,
     acquire,
     make_acquire_fn,
+    profile_acquisition,
 )
 from ads_jax.selection import SelectorConfig
 
@@ -71,8 +72,8 @@ def test_padded_buffers_give_the_unpadded_picks_and_fused_equals_staged(arm):
     cfg = AcquisitionConfig(arm=arm, budget=9, preselect=PreselectConfig(fraction=0.15))
     key = jax.random.key(3)
     ref = acquire(key, inputs, cfg)
-    staged = acquire(key, padded, cfg)
-    fused = acquire(key, padded, cfg, fused=True)
+    staged, _ = profile_acquisition(key, padded, cfg)  # the stages one by one
+    fused = acquire(key, padded, cfg)  # the one program
     # fused == staged on the same (padded) inputs, exactly
     np.testing.assert_array_equal(np.asarray(fused.indices), np.asarray(staged.indices))
     np.testing.assert_array_equal(np.asarray(fused.preselect_mask),
@@ -101,17 +102,15 @@ def test_one_program_for_every_round_of_a_growing_labeled_set():
     inputs = _inputs(n_lab=60, n_pool=200)
     cfg = AcquisitionConfig(arm="ads+badge", budget=5, preselect=PreselectConfig(fraction=0.2),
                             selector=SelectorConfig(include_labeled=True))
-    fn = make_acquire_fn(cfg, max_class_count=60)
+    fn = make_acquire_fn(cfg)
     counts = []
     for n_lab in (20, 30, 40, 50, 60):
         lab = np.arange(60) < n_lab
         pool = np.arange(200) < 200 - (n_lab - 20)
-        x = dataclasses.replace(inputs, labeled_mask=lab, pool_mask=pool)
-        idx, *_ = fn(jax.random.key(n_lab), x)
+        x = dataclasses.replace(inputs, labeled_mask=lab, pool_mask=pool, class_capacity=60)
+        idx = fn(jax.random.key(n_lab), x).indices
         assert np.asarray(pool)[np.asarray(idx)].all()
-        from ads_jax.acquisition import _fused_jit
-
-        counts.append(_fused_jit(cfg, None, 60, 60)._cache_size())
+        counts.append(fn._cache_size())
     assert counts == [1] * 5
 
 
@@ -137,7 +136,7 @@ def test_a_four_round_run_compiles_the_acquisition_once_per_arm(tmp_path, compil
     from ads_jax.loop import run_experiment
 
     cfg = resolve_config("tiny", [f"loop.out_dir={tmp_path}", "loop.rounds=4",
-                                    "train.epochs=1", "loop.warm_timing=false",
+                                    "train.epochs=1",
                                     "loop.arms=[ads+coreset,randfilter+badge]",
                                     "data.pool_size=200"])
     records = run_experiment(cfg)

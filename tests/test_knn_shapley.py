@@ -145,7 +145,7 @@ def numpy_threshold(dist, train_y, val_y, tau, num_classes):
 def utility_all_minus_empty(dist, train_y, val_y, *, variant, k, num_classes, tau=None):
     """U(D) - U(empty) per validation point (efficiency axiom), from the registered game."""
     utility = VALUATIONS.get(variant).meta["utility"]
-    options = VALUATIONS.parse_options(variant, {} if tau is None else {"tau": tau})
+    options = VALUATIONS.typed(variant, {} if tau is None else {"tau": tau})
     res = []
     for b in range(dist.shape[0]):
         order = stable_order(dist[b])

@@ -19,7 +19,7 @@ from ads_jax.configs import resolve as resolve_config
 from ads_jax.rundir import load_artefacts, read_results
 
 OVERRIDES = ["loop.rounds=2", "train.epochs=1", "loop.arms=[ads+coreset,randfilter+badge]",
-             "loop.mesh=all", "loop.warm_timing=false"]
+             "loop.mesh=all"]
 
 CHILD = r'''
 import json, os, signal, sys

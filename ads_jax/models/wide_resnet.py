@@ -24,6 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ads_jax._validation import check_positive_int
+
 __all__ = ["WideResNet", "BasicBlock", "ModelConfig", "build_model", "PRESETS", "DTYPES"]
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -209,8 +211,6 @@ def build_model(cfg: ModelConfig | str, num_classes: int) -> WideResNet:
         cfg = PRESETS[cfg]
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"`cfg` must be a ModelConfig or preset name, got {type(cfg).__name__}.")
-    from ads_jax._validation import check_positive_int
-
     num_classes = check_positive_int("num_classes", num_classes)
     return WideResNet(depth=cfg.depth, width=cfg.width, num_classes=num_classes,
                       dropout_rate=float(cfg.dropout_rate), dtype=DTYPES[cfg.dtype])

@@ -40,8 +40,10 @@ from ads_jax.selection.kcenter import select_coreset
 from ads_jax.selection.kmedians import KMediansResult, kmedians_cluster, select_kmedians
 from ads_jax.selection.registry import (
     SELECTORS,
+    Selector,
     SelectorConfig,
     available_selectors,
+    build_selector,
     get_selector,
     register_selector,
 )
@@ -56,23 +58,26 @@ from ads_jax.selection.scores import (
     select_top_value,
 )
 
-for _name, _fn in (
-    ("coreset", select_coreset),
-    ("kcenter", select_coreset),
-    ("kmedians", select_kmedians),
-    ("badge", select_badge),
-    ("entropy", select_entropy),
-    ("margin", select_margin),
-    ("least_confidence", select_least_confidence),
-    ("random", select_random),
-    ("top_value", select_top_value),
+for _name, _fn, _needs in (
+    ("coreset", select_coreset, ("embeddings",)),
+    ("kcenter", select_coreset, ("embeddings",)),
+    ("kmedians", select_kmedians, ("embeddings",)),
+    ("badge", select_badge, ("embeddings", "probs")),
+    ("entropy", select_entropy, ("probs",)),
+    ("margin", select_margin, ("probs",)),
+    ("least_confidence", select_least_confidence, ("probs",)),
+    ("random", select_random, ()),
 ):
-    register_selector(_name, _fn, traceable=True)
-del _name, _fn
+    register_selector(_name, _fn, needs=_needs, traceable=True)
+register_selector("top_value", select_top_value, needs=("scores",), traceable=True,
+                  uses_values=True)
+del _name, _fn, _needs
 
 __all__ = [
     "SELECTORS",
+    "Selector",
     "SelectorConfig",
+    "build_selector",
     "register_selector",
     "get_selector",
     "available_selectors",

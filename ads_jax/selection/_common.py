@@ -37,10 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ads_jax import _validation as V
+from ads_jax.sharding import auto_mesh, check_mesh
 
 __all__ = [
     "Axis",
@@ -360,9 +361,7 @@ def make_layout(
         block = V.check_positive_int("block_size", block_size)
         if block & (block - 1) or block < 8:
             raise ValueError(f"`block_size` must be a power of two >= 8, got {block}.")
-    if mesh is not None:
-        if not isinstance(mesh, Mesh):
-            raise TypeError(f"`mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}.")
+    if check_mesh("mesh", mesh) is not None:
         axis = tuple(mesh.axis_names)
     else:
         mesh, axis = _mesh_from_arrays(arrays)
@@ -371,8 +370,7 @@ def make_layout(
     if n_dev == 1:
         mesh, axis, user_mesh = None, None, None
     else:
-        mesh = Mesh(mesh.devices, mesh.axis_names,
-                    axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+        mesh = auto_mesh(mesh)
     unit = n_dev * block
     n_pad = -(-n // unit) * unit
     return Layout(n=n, block=block, n_dev=n_dev, n_pad=n_pad, mesh=mesh, axis=axis,

@@ -10,7 +10,8 @@ from ads_jax.training.config import SCHEDULES, TrainConfig
 from ads_jax.training.fit import (FitResult, TrainingDivergedError, as_key, default_capacity, fit,
                                  init_train_state)
 from ads_jax.training.inference import evaluate, predict
-from ads_jax.training.parallel import data_mesh, init_distributed
+from ads_jax.distributed import initialize as init_distributed
+from ads_jax.training.parallel import data_mesh
 from ads_jax.training.state import TrainState, learning_rate_at, make_optimizer, weight_decay_mask
 from ads_jax.training.steps import (StepOptions, forward_fn, gather_step_fn, train_step_fn,
                                    weighted_cross_entropy)

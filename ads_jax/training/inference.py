@@ -10,7 +10,8 @@ import numpy as np
 
 from ads_jax._validation import check_array, check_finite, check_labels, check_positive_int, \
     check_same_length
-from ads_jax.training.parallel import data_mesh, num_shards, replicate, shard_batch, to_host
+from ads_jax.distributed import to_host
+from ads_jax.training.parallel import data_mesh, num_shards, replicate, shard_batch
 from ads_jax.training.steps import forward_fn
 
 __all__ = ["predict", "evaluate"]
@@ -120,8 +121,6 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
     x = _check_images("x", x)
     batch_size = check_positive_int("batch_size", batch_size)
     if local and jax.process_count() > 1:
-        from ads_jax.distributed import to_host
-
         variables = jax.tree.map(to_host, variables)
     return _forward_all(model, variables, x, batch_size, data_mesh(data_parallel, local=local))
 

@@ -17,18 +17,9 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-__all__ = ["data_mesh", "init_distributed", "replicate", "shard_batch", "put_global", "to_host",
-           "num_shards"]
+__all__ = ["data_mesh", "replicate", "shard_batch", "put_global", "num_shards"]
 
 DATA_AXIS = "data"
-
-
-def init_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                     process_id: int | None = None) -> None:
-    """Start the multi-host JAX runtime; see :func:`ads_jax.distributed.initialize`."""
-    from ads_jax.distributed import initialize
-
-    initialize(coordinator_address, num_processes, process_id)
 
 
 def data_mesh(data_parallel: bool = True, *, local: bool = False) -> Mesh | None:
@@ -98,9 +89,3 @@ def shard_batch(x: np.ndarray, mesh: Mesh | None) -> jax.Array:
     return put_global(x, mesh, P(DATA_AXIS))
 
 
-def to_host(x: jax.Array) -> np.ndarray:
-    """Fetch a (possibly multi-host sharded) global array to a NumPy array
-    (:func:`ads_jax.distributed.to_host`)."""
-    from ads_jax.distributed import to_host as _to_host
-
-    return _to_host(x)

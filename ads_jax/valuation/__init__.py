@@ -17,15 +17,26 @@
   registered variant's game, for tests.
 """
 
-from ads_jax.valuation.estimators import (
+# The registries and configs first (the bottom of this package), then every
+# module that registers a rule, so that importing ads_jax.valuation registers them all.
+from ads_jax.valuation.registry import (
     ESTIMATORS,
+    VALUATIONS,
+    EstimateInputs,
+    Estimator,
     EstimatorConfig,
-    KNNRegressionOptions,
+    Valuation,
+    ValuationConfig,
     available_estimators,
+    available_valuations,
+    build_estimator,
+    build_valuation,
     register_estimator,
-    run_estimator,
+    register_valuation,
 )
-from ads_jax.valuation.knn_shapley import METHODS, TRAIN_AXIS, knn_shapley
+from ads_jax.valuation.knn_shapley import METHODS, TRAIN_AXIS, knn_shapley, knn_variant, knn_variants
+from ads_jax.valuation.variants import BUILTIN_VALUATIONS, ThresholdOptions
+from ads_jax.valuation.estimators import KNNRegressionOptions
 from ads_jax.valuation.recursions import (
     JIA,
     SOFT,
@@ -34,21 +45,12 @@ from ads_jax.valuation.recursions import (
     linear_step,
 )
 from ads_jax.valuation.regression import predict_values
-from ads_jax.valuation.registry import (
-    BUILTIN_VALUATIONS,
-    VALUATIONS,
-    ThresholdOptions,
-    ValuationConfig,
-    available_valuations,
-    get_valuation,
-    knn_variants,
-    register_valuation,
-    run_valuation,
-)
 from ads_jax.valuation.tmc import TMCResult, tmc_logistic_values, tmc_shapley
 
 __all__ = [
     "knn_shapley",
+    "knn_variant",
+    "knn_variants",
     "tmc_shapley",
     "TMCResult",
     "tmc_logistic_values",
@@ -61,18 +63,19 @@ __all__ = [
     "SOFT",
     "VALUATIONS",
     "BUILTIN_VALUATIONS",
+    "Valuation",
     "ValuationConfig",
     "ThresholdOptions",
     "register_valuation",
-    "get_valuation",
     "available_valuations",
-    "knn_variants",
-    "run_valuation",
+    "build_valuation",
     "ESTIMATORS",
+    "Estimator",
+    "EstimateInputs",
     "EstimatorConfig",
     "KNNRegressionOptions",
     "register_estimator",
     "available_estimators",
-    "run_estimator",
+    "build_estimator",
     "predict_values",
 ]

@@ -35,8 +35,10 @@ it may exceed the dtype's range (``tau = 1e40`` for embeddings ~1e20).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
+import typing
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -47,6 +49,8 @@ from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from ads_jax import _validation as V
+from ads_jax.sharding import check_mesh
+from ads_jax.valuation.registry import VALUATIONS, Valuation
 from ads_jax.distances import METRICS, _pairwise, dist_exponent, metric_frame, mul_pow2, to_frame
 from ads_jax.valuation.recursions import (
     Recursion,
@@ -58,7 +62,8 @@ from ads_jax.valuation.recursions import (
 )
 from ads_jax.valuation.sorting import sort_matches
 
-__all__ = ["METHODS", "TRAIN_AXIS", "knn_shapley", "knn_shapley_unchecked"]
+__all__ = ["METHODS", "TRAIN_AXIS", "knn_shapley", "knn_shapley_unchecked", "knn_variant",
+           "knn_variants"]
 
 METHODS = ("auto", "parallel", "scan")
 TRAIN_AXIS = "train"
@@ -217,11 +222,7 @@ def knn_shapley(
         val_chunk_size = V.check_positive_int("val_chunk_size", val_chunk_size)
     if not isinstance(return_matrix, (bool, np.bool_)):
         raise TypeError(f"`return_matrix` must be a bool, got {type(return_matrix).__name__}.")
-    if mesh is not None and not isinstance(mesh, Mesh):
-        raise TypeError(
-            f"`mesh` must be a jax.sharding.Mesh (e.g. jax.make_mesh((8,), ('val',))) "
-            f"or None, got {type(mesh).__name__}."
-        )
+    check_mesh("mesh", mesh)
     if int(train_x.shape[0]) >= 2**31 - 1:
         raise ValueError(f"`train_x` has {train_x.shape[0]} points; at most 2**31 - 2 are "
                          "supported.")
@@ -306,9 +307,8 @@ def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k
 
 # --------------------------------------------------------------------- checks
 def _check_variant(variant: Any, options: Any) -> tuple[Recursion | None, Any]:
-    """(Recursion, typed options) of a sort-based variant; (None, None) for "threshold"."""
-    from ads_jax.valuation.registry import VALUATIONS, THRESHOLD, knn_variants
-
+    """(Recursion, typed options) of a sort-based variant; (None, typed options) for the
+    threshold closed form."""
     if isinstance(variant, Recursion):
         if not (callable(variant.base) and callable(variant.step)):
             raise TypeError("`variant` Recursion needs callable `base` and `step`.")
@@ -319,18 +319,93 @@ def _check_variant(variant: Any, options: Any) -> tuple[Recursion | None, Any]:
             f"Recursion, got {type(variant).__name__}."
         )
     entry = VALUATIONS.get(variant, arg="variant")
-    if entry.fn is THRESHOLD:
-        if options is not None and not dataclasses.is_dataclass(options):
-            options = VALUATIONS.parse_options(variant, options, path="options")
-        return None, options
-    if not isinstance(entry.fn, Recursion):
+    marker = getattr(entry.factory, "knn_variant", None)
+    if marker is None:
         raise ValueError(
             f"`variant`={variant!r} is a registered valuation but not a KNN-Shapley recursion "
-            f"(KNN-Shapley variants: {list(knn_variants())}); run it with "
-            "ads_jax.valuation.run_valuation.")
+            f"(KNN-Shapley variants: {list(knn_variants())}); build it with "
+            "ads_jax.valuation.build_valuation(ValuationConfig(name=...)).")
+    if options is None and marker.recursion is None:
+        return None, None  # threshold: the radius comes as `tau`
     if options is None or not dataclasses.is_dataclass(options):
-        options = VALUATIONS.parse_options(variant, options, path="options")
-    return entry.fn, options
+        options = VALUATIONS.typed(variant, options)
+    return marker.recursion, options
+
+
+def knn_variants() -> tuple[str, ...]:
+    """Registered valuations that run on this exact KNN-Shapley engine."""
+    return tuple(n for n in VALUATIONS.names()
+                 if getattr(VALUATIONS.get(n).factory, "knn_variant", None) is not None)
+
+
+class _KNNVariant(NamedTuple):
+    recursion: Recursion | None
+    options: type | None
+
+
+def knn_variant(recursion: Recursion | None, *, options: type | None = None,
+                joining_values: Any = None):
+    """A valuation factory that runs ``recursion`` on the exact engine.
+
+    Register the result: ``register_valuation("mine", knn_variant(MINE,
+    options=MineOptions), utility=...)``.
+
+    Args:
+      recursion: a :class:`Recursion`, or None for the threshold closed form
+        (its options must then have a ``tau`` field).
+      options: optional frozen dataclass of the variant's options; its fields
+        become the factory's keyword options and the recursion receives the
+        typed object as ``ctx.options``.
+      joining_values: optional ``fn(train_x, train_y, val_x, val_y, query_x, *,
+        num_classes, k, metric, train_mask) -> (Q, C)``, the exact value of a
+        joining point (for the ``insertion`` estimator).
+
+    Returns:
+      ``factory(*, k, metric, **options) -> Valuation``.
+    """
+    if recursion is not None and not isinstance(recursion, Recursion):
+        raise TypeError(f"`recursion` must be a Recursion or None, got {type(recursion).__name__}.")
+    if options is not None and not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        raise TypeError(f"`options` must be a dataclass type, got {options!r}.")
+    if recursion is None and (options is None or "tau" not in
+                              {f.name for f in dataclasses.fields(options)}):
+        raise ValueError("the threshold closed form (recursion=None) needs options with `tau`.")
+
+    def factory(*, k: int, metric: str, **opts) -> Valuation:
+        typed = options(**opts) if options is not None else None
+        tau = typed.tau if recursion is None else None
+
+        def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None):
+            return knn_shapley_unchecked(
+                train_x, train_y, val_x, val_y, num_classes=num_classes, k=k,
+                recursion=recursion, tau=tau, metric=metric, mesh=mesh,
+                options=None if recursion is None else typed, train_mask=train_mask)
+
+        joining = None
+        if joining_values is not None:
+            def joining(train_x, train_y, val_x, val_y, query_x, *, num_classes,
+                        train_mask=None, mesh=None):
+                return joining_values(train_x, train_y, val_x, val_y, query_x,
+                                      num_classes=num_classes, k=k, metric=metric,
+                                      train_mask=train_mask)
+
+        return Valuation(values=values, joining_values=joining, recursion=recursion,
+                         options=typed)
+
+    params = [inspect.Parameter("k", inspect.Parameter.KEYWORD_ONLY),
+              inspect.Parameter("metric", inspect.Parameter.KEYWORD_ONLY)]
+    if options is not None:
+        hints = typing.get_type_hints(options)
+        for f in dataclasses.fields(options):
+            default = (f.default if f.default is not dataclasses.MISSING
+                       else inspect.Parameter.empty)
+            params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                            default=default, annotation=hints[f.name]))
+            factory.__annotations__[f.name] = hints[f.name]
+    factory.__signature__ = inspect.Signature(params)
+    factory.knn_variant = _KNNVariant(recursion, options)
+    factory.__name__ = f"knn_variant_{getattr(recursion, 'name', 'threshold')}"
+    return factory
 
 
 def _check_tau(tau: Any, needed: bool) -> Any:

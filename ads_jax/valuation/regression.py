@@ -89,6 +89,7 @@ single-device ones.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 
 import jax
@@ -101,12 +102,47 @@ from ads_jax import _validation as V
 from ads_jax.distances import (METRICS, _pairwise, map_row_blocks, metric_frame, sq_norms,
                                to_frame, unit_rows)
 
-__all__ = ["predict_values", "predict_values_unchecked", "class_table", "choose_method",
+__all__ = ["KNNRegressionOptions", "predict_values", "predict_values_unchecked", "class_table", "choose_method",
            "AGGREGATES", "WEIGHTS", "METHODS"]
 
 AGGREGATES = ("max", "mean", "prob_weighted")
 WEIGHTS = ("uniform", "distance")
 METHODS = ("auto", "network", "masked", "grouped")
+
+
+@dataclasses.dataclass(frozen=True)
+class KNNRegressionOptions:
+    """Options of ``"knn_regression"`` (:func:`ads_jax.valuation.predict_values`).
+
+    Attributes:
+      k: neighbours of each per-class regressor.
+      weights: ``"uniform"`` | ``"distance"`` (inverse distance in ``metric``).
+      top_t: classes per query whose regressors are evaluated.
+      aggregate: ``"max"`` (the paper's) | ``"mean"`` (ads_jax's default, see
+        RESULTS.md) | ``"prob_weighted"``.
+      metric: distance of the regressor (``"euclidean"``, scikit-learn's).
+      chunk_size: pool rows per block (memory O(chunk x L)).
+      method: neighbour search (``"auto"`` | ``"network"`` | ``"masked"`` |
+        ``"grouped"``; same results).
+    """
+
+    k: int = 10
+    weights: str = "distance"
+    top_t: int = 10
+    aggregate: str = "mean"
+    metric: str = "euclidean"
+    chunk_size: int = 1024
+    method: str = "auto"
+
+    def __post_init__(self):
+        V.check_positive_int("estimator.options.k", self.k)
+        V.check_choice("estimator.options.weights", self.weights, WEIGHTS)
+        V.check_positive_int("estimator.options.top_t", self.top_t)
+        V.check_choice("estimator.options.aggregate", self.aggregate, AGGREGATES)
+        V.check_choice("estimator.options.metric", self.metric, METRICS)
+        V.check_positive_int("estimator.options.chunk_size", self.chunk_size)
+        V.check_choice("estimator.options.method", self.method, METHODS)
+
 
 
 def class_table(train_y: jax.Array, num_classes: int, max_count: int) -> jax.Array:
@@ -543,17 +579,21 @@ def predict_values(
     query_probs: jax.Array,
     *,
     num_classes: int,
-    k: int = 10,
-    top_t: int = 10,
-    aggregate: str = "max",
-    weights: str = "uniform",
-    metric: str = "euclidean",
-    chunk_size: int = 1024,
+    k: int = KNNRegressionOptions.k,
+    top_t: int = KNNRegressionOptions.top_t,
+    aggregate: str = KNNRegressionOptions.aggregate,
+    weights: str = KNNRegressionOptions.weights,
+    metric: str = KNNRegressionOptions.metric,
+    chunk_size: int = KNNRegressionOptions.chunk_size,
     max_class_count: int | None = None,
-    method: str = "auto",
+    method: str = KNNRegressionOptions.method,
     mesh: jax.sharding.Mesh | None = None,
 ) -> jax.Array:
     """Predict the value of query points with per-class KNN regressors.
+
+    The defaults are those of the default value estimator
+    (:class:`KNNRegressionOptions`, ``acquisition.estimator``), so this
+    function with its defaults computes what a default config computes.
 
     Args:
       train_emb: (L, d) float embeddings of the labeled points.

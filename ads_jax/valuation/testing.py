@@ -50,7 +50,7 @@ def brute_force_values(name: str, dist: np.ndarray, train_y: np.ndarray, val_y: 
         raise ValueError(f"valuation {name!r} was registered without a `utility`; "
                          "brute force needs the game's definition.")
     if options is None or isinstance(options, dict):
-        options = VALUATIONS.parse_options(name, options or {})
+        options = VALUATIONS.typed(name, options or {})
     dist = np.asarray(dist, np.float64)
     train_y, val_y = np.asarray(train_y), np.asarray(val_y)
     m, n = dist.shape

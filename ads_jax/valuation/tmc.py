@@ -91,6 +91,7 @@ from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from ads_jax import _validation as V
+from ads_jax.sharding import check_mesh
 
 __all__ = [
     "TMCResult",
@@ -281,11 +282,7 @@ def _check_real(name: str, v: Any, *, low: float, low_inclusive: bool) -> float:
 
 
 def _check_mesh(mesh: Any) -> None:
-    if mesh is not None and not isinstance(mesh, Mesh):
-        raise TypeError(
-            f"`mesh` must be a jax.sharding.Mesh (e.g. jax.make_mesh((8,), ('perm',))) "
-            f"or None, got {type(mesh).__name__}."
-        )
+    check_mesh("mesh", mesh, example="jax.make_mesh((8,), ('perm',))")
 
 
 def _gz_error(hist: np.ndarray) -> float:

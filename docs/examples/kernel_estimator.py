@@ -13,44 +13,42 @@ Register it and run the whole loop with it::
         acquisition.estimator.name=kernel acquisition.estimator.options.bandwidth=0.5
 """
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 
-from ads_jax.valuation import register_estimator
+from ads_jax.valuation import EstimateInputs, Estimator, register_estimator
 
 
-@dataclasses.dataclass(frozen=True)
-class KernelOptions:
-    """bandwidth: squared kernel width, in units of the labeled set's mean squared spread (> 0)."""
+def kernel(bandwidth: float = 1.0) -> Estimator:
+    """The estimator factory: its keyword arguments are its options
+    (``acquisition.estimator.options.bandwidth``), checked when a config is built.
 
-    bandwidth: float = 1.0
-
-    def __post_init__(self):
-        if not self.bandwidth > 0:
-            raise ValueError(f"`estimator.options.bandwidth` must be > 0, got {self.bandwidth}.")
-
-
-def kernel_estimator(train_emb, train_y, train_values, query_emb, query_probs, *, num_classes,
-                     options, mesh=None, max_class_count=None, train_mask=None):
-    """(Q,) kernel-regressed values of the query points (traceable; labels unused).
-
-    ``train_mask`` (L,) bool or None: False rows are padding of a fixed-size
-    labeled buffer and get zero weight.
+    ``bandwidth``: squared kernel width, in units of the labeled set's mean
+    squared spread (> 0).
     """
-    x = jnp.asarray(train_emb, jnp.float32)
-    q = jnp.asarray(query_emb, jnp.float32)
-    use = jnp.ones(x.shape[0], bool) if train_mask is None else train_mask
-    n = jnp.maximum(jnp.sum(use), 1)
-    center = jnp.sum(jnp.where(use[:, None], x, 0.0), 0) / n  # a shared offset cancels
-    x, q = x - center, q - center
-    spread = jnp.sum(jnp.where(use, jnp.sum(x * x, -1), 0.0)) / n
-    h2 = options.bandwidth * jnp.maximum(spread, 1e-12)
-    d2 = jnp.sum(q * q, -1)[:, None] + jnp.sum(x * x, -1)[None, :] - 2.0 * q @ x.T
-    logw = jnp.where(use[None, :], -jnp.maximum(d2, 0.0) / (2.0 * h2), -jnp.inf)
-    w = jax.nn.softmax(logw, axis=1)  # normalised weights, stable for far queries
-    return w @ jnp.asarray(train_values, jnp.float32)
+    if not bandwidth > 0:
+        raise ValueError(f"`estimator.options.bandwidth` must be > 0, got {bandwidth}.")
+
+    def estimate(x: EstimateInputs, *, valuation=None, mesh=None):
+        """(U,) kernel-regressed values of the pool (traceable; labels unused).
+
+        ``x.labeled_mask`` (L,) bool or None: False rows are padding of a
+        fixed-size labeled buffer and get zero weight.
+        """
+        lx = jnp.asarray(x.labeled_emb, jnp.float32)
+        q = jnp.asarray(x.pool_emb, jnp.float32)
+        use = jnp.ones(lx.shape[0], bool) if x.labeled_mask is None else x.labeled_mask
+        n = jnp.maximum(jnp.sum(use), 1)
+        center = jnp.sum(jnp.where(use[:, None], lx, 0.0), 0) / n  # a shared offset cancels
+        lx, q = lx - center, q - center
+        spread = jnp.sum(jnp.where(use, jnp.sum(lx * lx, -1), 0.0)) / n
+        h2 = bandwidth * jnp.maximum(spread, 1e-12)
+        d2 = jnp.sum(q * q, -1)[:, None] + jnp.sum(lx * lx, -1)[None, :] - 2.0 * q @ lx.T
+        logw = jnp.where(use[None, :], -jnp.maximum(d2, 0.0) / (2.0 * h2), -jnp.inf)
+        w = jax.nn.softmax(logw, axis=1)  # normalised weights, stable for far queries
+        return w @ jnp.asarray(x.labeled_values, jnp.float32)
+
+    return Estimator(estimate=estimate)
 
 
-register_estimator("kernel", kernel_estimator, options=KernelOptions)
+register_estimator("kernel", kernel)

@@ -30,7 +30,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from ads_jax.valuation import Recursion, linear_step, register_valuation
+from ads_jax.valuation import Recursion, knn_variant, linear_step, register_valuation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +81,8 @@ def rank_weighted_utility(member, match, dist, *, k, num_classes, options):
     return (top * match * np.where(top, rank, 1.0) ** -options.power).sum(1) / z
 
 
-register_valuation("rank_weighted", RANK_WEIGHTED, options=RankWeightedOptions,
+# knn_variant turns the recursion into a valuation factory (its options: `power`)
+# running on the exact engine; the registration makes it a config name.
+register_valuation("rank_weighted", knn_variant(RANK_WEIGHTED, options=RankWeightedOptions),
                    utility=rank_weighted_utility,
                    example_options=lambda dist: [{"power": 1.0}, {"power": 0.0}, {"power": 2.5}])
