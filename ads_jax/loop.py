@@ -244,20 +244,6 @@ def _acq_configs(cfg: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
-def _load_datasets(data_cfg) -> dict:
-    """Load every data set a scenario names once (reused for all seeds)."""
-    from ads_jax.data import load_dataset
-
-    names = [data_cfg.dataset, *data_cfg.source_datasets]
-    if data_cfg.ood_dataset:
-        names.append(data_cfg.ood_dataset)
-    out = {}
-    for n in names:
-        if n not in out:
-            out[n] = load_dataset(n, data_dir=data_cfg.data_dir)
-    return out
-
-
 def _check_sizes(cfg: ExperimentConfig, scenario) -> None:
     pool = int(scenario.x_pool.shape[0])
     init = int(np.asarray(scenario.labeled_init).shape[0])
@@ -644,7 +630,7 @@ def run_experiment(
       RunDirectoryBusy: another run holds the run directory.
       FileNotFoundError: dataset file missing.
     """
-    from ads_jax.data import build_scenario
+    from ads_jax.data import build_scenario, load_scenario_datasets
 
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
@@ -656,7 +642,7 @@ def run_experiment(
     # Build the first scenario before touching the run directory: a missing
     # dataset or a too-small pool fails fast, without leaving files behind.
     seeds = list(cfg.loop.seeds)
-    datasets = _load_datasets(cfg.data)
+    datasets = load_scenario_datasets(cfg.data)  # every data set named, once for all seeds
     scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
     _check_sizes(cfg, scenario)
     out = cfg.loop.out_dir

@@ -6,39 +6,43 @@ experiment can count what each method picked (`Scenario.provenance_counts`).
 
 Kinds
 -----
+Each scenario kind is one module of :mod:`ads_jax.data.kinds` that registers
+a pool builder (which rows make up the unlabeled pool) and an optional
+corruption (what happens to them afterwards):
+
 ``curated``
     Pool = (a subset of) the target train split; everything clean.
 ``noisy``
-    As curated, then a fraction ``noise_fraction`` (paper: 0.8) of the
-    *unlabeled* pool images get additive white Gaussian noise. Per image a
-    power ``p ~ Beta(*noise_beta)`` is drawn and the noise standard deviation
-    in grey levels is ``std = noise_scale * p * 255``; the noisy image is
-    ``clip(rint(x + std * N(0, 1)), 0, 255)`` as uint8, independently per
-    pixel and channel. The initial labeled set, validation and test stay
-    clean, unless ``noisy_initial=True``: then ``noise_fraction`` of all P
-    pool points, seed set included, are corrupted. Defaults
-    ``noise_beta=(5, 2)``, ``noise_scale=1``: mean power 5/7, mean std about
-    182 grey levels, i.e. images largely destroyed, as the paper's noisy SVHN
-    pool of "white-noise images" (it does not publish its Beta parameters).
-    With the milder Beta(2, 5) (mean std about 73) a small WRN still
-    classifies most noisy images correctly and ADS's value signal does not
-    separate them from clean ones (experiments/noise_sweep.py, RESULTS.md).
+    As curated, then a fraction ``noise_fraction`` of the unlabeled pool
+    images get additive white Gaussian noise (:mod:`ads_jax.data.kinds.noisy`).
 ``domain_shift``
-    Unlabeled pool drawn from ``source_datasets`` (train splits), mixed with
+    Unlabeled pool drawn from ``source_datasets`` mixed with
     ``source_weights``; validation and test come from the target
-    ``dataset`` (paper: CINIC-10 pool, CIFAR-10 evaluation). Pool points from
-    a source other than the target have provenance ``source_domain``; the
-    target may itself be one of the sources (its points are ``clean``).
-    Sources must have the target's image shape and number of classes; with
-    ``convert_images=True`` images are resized (bilinear) and channel
-    converted (grey <-> RGB) instead of raising.
+    (:mod:`ads_jax.data.kinds.domain_shift`).
 ``cheap``
-    A stand-in for the paper's web-scraped Cheap-10: a fraction
-    ``ood_fraction`` of the unlabeled pool images is *replaced* by images of
-    ``ood_dataset`` (its train split) carrying a uniformly random class
-    label (provenance ``ood``, true label -1), and a disjoint fraction
-    ``mislabel_fraction`` keeps its image but gets a wrong label drawn
-    uniformly from the other C-1 classes (provenance ``mislabeled``).
+    A stand-in for the paper's web-scraped Cheap-10: out-of-distribution
+    images and wrong labels in the unlabeled pool
+    (:mod:`ads_jax.data.kinds.cheap`).
+
+Label noise where valuation acts
+--------------------------------
+Valid for every kind: ``seed_label_noise`` flips the labels of a fraction of
+the initial labeled (seed) set to a uniformly drawn other class (those pool
+rows get provenance ``mislabeled``: ``y_pool`` holds the wrong label,
+``y_true`` the true one; a seed row that ``noisy_initial`` also corrupted is
+then ``mislabeled``, its ``noise_std`` still records the noise), and
+``val_label_noise`` does the same to the validation set (``y_val`` holds the
+flipped labels the valuation sees, ``y_val_true`` the true ones,
+``val_flipped`` marks the flipped rows).
+
+Features
+--------
+A target data set of feature vectors (``features:PATH``, float32 (N, d))
+gives a Scenario whose ``x_pool``, ``x_val``, ``x_test`` are float32 (N, d).
+Kinds and options that need no images work on it: ``curated``, ``cheap``
+with only ``mislabel_fraction``, ``domain_shift`` with other features sources,
+and the label noise above. Everything that corrupts or replaces images
+(``noisy``, ``shifted:`` sources, ``ood_fraction``) raises a ValueError.
 
 Sizes and counting rules
 ------------------------
@@ -46,27 +50,30 @@ Sizes and counting rules
   class-balanced by default (``balanced_init``): per-class counts differ by
   at most one, except where a class has too few points (the rest is spread
   over the other classes). They are clean (except under ``kind="noisy"``
-  with ``noisy_initial=True``) and part of the pool:
-  ``labeled_init`` indexes them in ``x_pool``.
+  with ``noisy_initial=True``, or with ``seed_label_noise``) and part of the
+  pool: ``labeled_init`` indexes them in ``x_pool``.
 * ``pool_size`` = P = len(x_pool), *including* the L seed points; None takes
   every remaining train point (domain shift: every source point the
   weights allow). U = P - L is the number of unlabeled points.
-* Every count taken from a fraction rounds half up: ``floor(f * U + 0.5)``
-  (``noise_fraction``, ``ood_fraction``, ``mislabel_fraction``); if rounding
-  makes ood + mislabeled exceed U, the mislabeled count is lowered to
-  U - ood. Mixture counts are split by largest remainders (ties to the
-  earlier source) and sum exactly to U.
+* Every count taken from a fraction rounds half up: ``floor(f * n + 0.5)``
+  (`count_from_fraction`; ``noise_fraction``, ``ood_fraction``,
+  ``mislabel_fraction`` of U, ``seed_label_noise`` of L,
+  ``val_label_noise`` of V); if rounding makes ood + mislabeled exceed U,
+  the mislabeled count is lowered to U - ood. Mixture counts are split by
+  largest remainders (ties to the earlier source) and sum exactly to U.
 * Validation (``val_size``, default 500, as in the paper: "500 examples from
   the test distribution") and test: with ``val_source="test"`` (default) a
   seeded permutation of the target's test split gives validation = its first
   ``val_size`` points and test = the next ``test_size`` (None: all the rest).
-  The shared CIFAR-10 ``.npz`` holds only 1,017 test images, so it gives
-  500 validation + 517 test images; the built-in digits give 500 + 297.
+  A CIFAR-10 ``.npz`` copy holding only 1,017 test images gives 500
+  validation + 517 test images; the built-in digits give 500 + 297.
   With ``val_source="train"`` validation is carved from the target train
   split instead (excluded from the pool) and the whole test split is kept.
 
 All draws come from ``np.random.SeedSequence(seed)`` children, one per stage
-(split, seed set, pool, order, corruption), so a seed fully determines the
+(split, seed set, pool, order, corruption, seed label noise, validation label
+noise; the later children were added after the first five, which
+``SeedSequence.spawn`` keeps unchanged), so a seed fully determines the
 scenario. Data preparation is host-side NumPy; nothing here runs under jit.
 """
 
@@ -87,7 +94,9 @@ from ads_jax._validation import (
     check_nonneg_int,
     check_positive_int,
 )
-from ads_jax.data.sources import Dataset, convert_images, load_dataset
+from ads_jax.data.dataset import Dataset
+from ads_jax.data.location import missing_local_data_error
+from ads_jax.data.sources import convert_images, load_dataset
 
 __all__ = [
     "PROVENANCE",
@@ -99,13 +108,18 @@ __all__ = [
     "OOD",
     "MISLABELED",
     "SOURCE_DOMAIN",
-    "KINDS",
     "ScenarioConfig",
     "Scenario",
+    "Build",
+    "Pool",
     "build_scenario",
-    "add_white_noise",
     "count_from_fraction",
+    "target_pool",
+    "match_samples",
+    "scenario_dataset_names",
+    "load_scenario_datasets",
 ]
+
 
 class Provenance(NamedTuple):
     """Where a pool point comes from; ``clean`` says whether it is a clean target point."""
@@ -119,7 +133,7 @@ PROVENANCES = (
     Provenance("clean", True),
     Provenance("noisy", False),          # white noise added (kind "noisy")
     Provenance("ood", False),            # image of another data set, random label ("cheap")
-    Provenance("mislabeled", False),     # wrong label ("cheap")
+    Provenance("mislabeled", False),     # wrong label ("cheap", seed_label_noise)
     Provenance("source_domain", False),  # from a source data set other than the target
 )
 #: Provenance names in code order.
@@ -140,13 +154,14 @@ def count_from_fraction(fraction: float, n: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ScenarioConfig:
-    """How to build a `Scenario` (frozen, every field JSON-able).
+    """How to build a `Scenario` (frozen, every field JSON-able); ``data.*`` of an experiment.
 
     Attributes:
       dataset: target data set name for `load_dataset` (validation and test
         always come from it), e.g. ``"digits"``, ``"cifar10"``,
-        ``"npz:/data/cifar10.npz"``.
-      kind: one of `KINDS`: "curated", "noisy", "domain_shift", "cheap".
+        ``"npz:/data/cifar10.npz"``, ``"features:/data/embeddings.npz"``.
+      kind: a registered scenario kind (`KINDS`): "curated", "noisy",
+        "domain_shift", "cheap".
       initial_labeled: L >= 1, size of the initial labeled (seed) set.
       val_size: validation set size (default 500, the paper's).
       test_size: test set size; None = everything left of the test split.
@@ -156,15 +171,15 @@ class ScenarioConfig:
       test_source: "test" (default: the test split, minus validation when
         ``val_source="test"``) or "train": carve ``test_size`` test points out
         of the train split too (excluded from the pool) -- for data whose test
-        split is too small (the shared CIFAR-10 copy holds 1,017 test images).
+        split is too small (e.g. a CIFAR-10 copy holding 1,017 test images).
       balanced_init: draw the seed set class-balanced (else uniformly).
       noise_fraction: "noisy": fraction of unlabeled pool images corrupted.
       noise_beta: "noisy": (a, b) of the Beta law of the per-image noise power.
       noise_scale: "noisy": noise std in grey levels = noise_scale * power * 255.
       noisy_initial: "noisy": also corrupt the initial labeled set. False
         (default): the seed set is clean and ``noise_fraction`` of the U
-        unlabeled points are corrupted. True: ``noise_fraction`` of all P pool
-        points, seed set included, are corrupted (a seed set drawn from the
+        unlabeled points are corrupted. True: ``noise_fraction`` of all P
+        pool points, seed set included, are corrupted (a seed set drawn from the
         same noisy pool as everything else; the value regressor then sees
         noisy labeled points from round 0 on).
       source_datasets: "domain_shift": names of the pool's source data sets.
@@ -176,10 +191,16 @@ class ScenarioConfig:
       convert_images: resize / channel-convert source and OOD images to the
         target's (H, W, C) instead of raising on a mismatch.
       data_dir: passed to `load_dataset` (TFDS data dir or dataset path).
+      seed_label_noise: any kind: fraction of the L seed points whose label
+        is flipped to a uniformly drawn other class (default 0: none).
+      val_label_noise: any kind: fraction of the V validation points whose
+        label is flipped likewise (default 0: none).
 
     Lists given for tuple fields (e.g. from JSON) are turned into tuples.
     Fields of another kind than ``kind`` must keep their defaults (noise
     fields excepted, they are just unused), so a misplaced option fails loudly.
+    Error messages name the fields by their dotted path in an experiment
+    config (``data.val_size``).
     """
 
     dataset: str = "digits"
@@ -202,6 +223,8 @@ class ScenarioConfig:
     mislabel_fraction: float = 0.0
     convert_images: bool = False
     data_dir: str | None = None
+    seed_label_noise: float = 0.0
+    val_label_noise: float = 0.0
 
     def __post_init__(self) -> None:
         def norm(name, v):
@@ -211,94 +234,103 @@ class ScenarioConfig:
             return v
 
         if not isinstance(self.dataset, str) or not self.dataset:
-            raise TypeError(f"`dataset` must be a non-empty string, got {self.dataset!r}.")
-        check_choice("kind", self.kind, KINDS)
-        check_choice("val_source", self.val_source, ("test", "train"))
-        check_choice("test_source", self.test_source, ("test", "train"))
+            raise TypeError(f"`data.dataset` must be a non-empty string, got {self.dataset!r}.")
+        check_choice("data.kind", self.kind, _kinds.available_kinds())
+        check_choice("data.val_source", self.val_source, ("test", "train"))
+        check_choice("data.test_source", self.test_source, ("test", "train"))
         if self.test_source == "train" and self.test_size is None:
-            raise ValueError("`test_source`='train' carves the test set out of the train split: "
-                             "set `test_size` (how many points).")
-        check_positive_int("initial_labeled", self.initial_labeled)
-        check_positive_int("val_size", self.val_size)
+            raise ValueError("`data.test_source`='train' carves the test set out of the train "
+                             "split: set `data.test_size` (how many points).")
+        check_positive_int("data.initial_labeled", self.initial_labeled)
+        check_positive_int("data.val_size", self.val_size)
         if self.test_size is not None:
-            check_positive_int("test_size", self.test_size)
+            check_positive_int("data.test_size", self.test_size)
         if self.pool_size is not None:
-            check_positive_int("pool_size", self.pool_size)
+            check_positive_int("data.pool_size", self.pool_size)
             if self.pool_size <= self.initial_labeled:
                 raise ValueError(
-                    f"`pool_size`={self.pool_size} must exceed `initial_labeled`="
+                    f"`data.pool_size`={self.pool_size} must exceed `data.initial_labeled`="
                     f"{self.initial_labeled}: the pool holds the seed set plus at least one "
                     "unlabeled point."
                 )
         if not isinstance(self.balanced_init, bool):
-            raise TypeError(f"`balanced_init` must be a bool, got {self.balanced_init!r}.")
+            raise TypeError(f"`data.balanced_init` must be a bool, got {self.balanced_init!r}.")
         if not isinstance(self.noisy_initial, bool):
-            raise TypeError(f"`noisy_initial` must be a bool, got {self.noisy_initial!r}.")
+            raise TypeError(f"`data.noisy_initial` must be a bool, got {self.noisy_initial!r}.")
         if self.noisy_initial and self.kind != "noisy":
             raise ValueError(
-                f"`noisy_initial` is only used by kind='noisy', not kind={self.kind!r}."
+                f"`data.noisy_initial` is only used by kind='noisy' (`data.kind`), not "
+                f"kind={self.kind!r}."
             )
         if not isinstance(self.convert_images, bool):
-            raise TypeError(f"`convert_images` must be a bool, got {self.convert_images!r}.")
-        check_fraction("noise_fraction", self.noise_fraction, inclusive_zero=True)
+            raise TypeError(
+                f"`data.convert_images` must be a bool, got {self.convert_images!r}.")
+        check_fraction("data.noise_fraction", self.noise_fraction, inclusive_zero=True)
         beta = norm("noise_beta", self.noise_beta)
         if (
             not isinstance(beta, tuple)
             or len(beta) != 2
             or not all(_is_pos_real(b) for b in beta)
         ):
-            raise ValueError(f"`noise_beta` must be two positive numbers (a, b), got {beta!r}.")
+            raise ValueError(
+                f"`data.noise_beta` must be two positive numbers (a, b), got {beta!r}.")
         if not _is_pos_real(self.noise_scale):
-            raise ValueError(f"`noise_scale` must be a positive number, got {self.noise_scale!r}.")
+            raise ValueError(
+                f"`data.noise_scale` must be a positive number, got {self.noise_scale!r}.")
         srcs = norm("source_datasets", self.source_datasets)
         if isinstance(srcs, str):
             srcs = (srcs,)
             object.__setattr__(self, "source_datasets", srcs)
         if not isinstance(srcs, tuple) or not all(isinstance(s, str) and s for s in srcs):
-            raise TypeError(f"`source_datasets` must be a tuple of names, got {srcs!r}.")
+            raise TypeError(f"`data.source_datasets` must be a tuple of names, got {srcs!r}.")
         w = norm("source_weights", self.source_weights)
         if w is not None:
             if not isinstance(w, tuple) or not all(_is_pos_real(x) for x in w):
-                raise ValueError(f"`source_weights` must be positive numbers, got {w!r}.")
+                raise ValueError(f"`data.source_weights` must be positive numbers, got {w!r}.")
             if len(w) != len(srcs):
                 raise ValueError(
-                    f"`source_weights` has {len(w)} entries but `source_datasets` has "
-                    f"{len(srcs)}; give one weight per source."
+                    f"`data.source_weights` has {len(w)} entries but `data.source_datasets` "
+                    f"has {len(srcs)}; give one weight per source."
                 )
-        check_fraction("ood_fraction", self.ood_fraction, inclusive_zero=True)
-        check_fraction("mislabel_fraction", self.mislabel_fraction, inclusive_zero=True)
+        check_fraction("data.ood_fraction", self.ood_fraction, inclusive_zero=True)
+        check_fraction("data.mislabel_fraction", self.mislabel_fraction, inclusive_zero=True)
         if self.ood_fraction + self.mislabel_fraction > 1.0 + 1e-12:
             raise ValueError(
-                f"`ood_fraction` + `mislabel_fraction` = "
+                f"`data.ood_fraction` + `data.mislabel_fraction` = "
                 f"{self.ood_fraction + self.mislabel_fraction} exceeds 1."
             )
         if self.ood_dataset is not None and (
             not isinstance(self.ood_dataset, str) or not self.ood_dataset
         ):
-            raise TypeError(f"`ood_dataset` must be a name or None, got {self.ood_dataset!r}.")
+            raise TypeError(
+                f"`data.ood_dataset` must be a name or None, got {self.ood_dataset!r}.")
+        check_fraction("data.seed_label_noise", self.seed_label_noise, inclusive_zero=True)
+        check_fraction("data.val_label_noise", self.val_label_noise, inclusive_zero=True)
         # Kind-specific fields.
         if self.kind == "domain_shift":
             if not srcs:
                 raise ValueError(
-                    "kind='domain_shift' needs `source_datasets`, e.g. ('cinic10:/data/cinic10',)."
+                    "kind='domain_shift' (`data.kind`) needs `data.source_datasets`, e.g. "
+                    "('cinic10:/data/cinic10',)."
                 )
         elif srcs or w is not None:
             raise ValueError(
-                f"`source_datasets`/`source_weights` are only used by kind='domain_shift', "
-                f"not kind={self.kind!r}."
+                f"`data.source_datasets`/`data.source_weights` are only used by "
+                f"kind='domain_shift' (`data.kind`), not kind={self.kind!r}."
             )
         if self.kind == "cheap":
             if self.ood_fraction == 0 and self.mislabel_fraction == 0:
                 raise ValueError(
-                    "kind='cheap' needs `ood_fraction` > 0 (with `ood_dataset`) and/or "
-                    "`mislabel_fraction` > 0."
+                    "kind='cheap' (`data.kind`) needs `data.ood_fraction` > 0 (with "
+                    "`data.ood_dataset`) and/or `data.mislabel_fraction` > 0."
                 )
             if self.ood_fraction > 0 and self.ood_dataset is None:
-                raise ValueError("`ood_fraction` > 0 needs `ood_dataset`, e.g. 'svhn_cropped'.")
+                raise ValueError(
+                    "`data.ood_fraction` > 0 needs `data.ood_dataset`, e.g. 'svhn_cropped'.")
         elif self.ood_dataset is not None or self.ood_fraction or self.mislabel_fraction:
             raise ValueError(
-                "`ood_dataset`/`ood_fraction`/`mislabel_fraction` are only used by "
-                f"kind='cheap', not kind={self.kind!r}."
+                "`data.ood_dataset`/`data.ood_fraction`/`data.mislabel_fraction` are only used "
+                f"by kind='cheap' (`data.kind`), not kind={self.kind!r}."
             )
 
 
@@ -316,15 +348,19 @@ class Scenario:
     """Everything an active-learning run needs, with per-point provenance.
 
     Attributes:
-      x_pool: uint8 (P, H, W, C) pool images (seed set included).
+      x_pool: uint8 (P, H, W, C) pool images (seed set included), or float32
+        (P, d) features for a features data set.
       y_pool: int32 (P,) the label revealed when a point is acquired: the
         true label, except for "mislabeled" points (the wrong label) and
         "ood" points (a random class).
       provenance: int8 (P,) codes into `PROVENANCE`.
       labeled_init: int32 (L,) sorted indices into the pool of the initial
-        labeled set (target domain; clean unless ``noisy_initial``).
-      x_val, y_val: uint8 (V, H, W, C), int32 (V,) validation set.
-      x_test, y_test: uint8 (T, H, W, C), int32 (T,) test set.
+        labeled set (target domain; clean unless ``noisy_initial`` or
+        ``seed_label_noise``).
+      x_val, y_val: uint8 (V, H, W, C) (float32 (V, d) for features), int32
+        (V,) validation set; ``y_val`` holds the flipped labels under
+        ``val_label_noise``.
+      x_test, y_test: uint8 (T, H, W, C) (float32 (T, d)), int32 (T,) test set.
       num_classes: C.
       class_names: tuple of C names.
       y_true: int32 (P,) the true class of each pool image (-1 for ood).
@@ -339,6 +375,10 @@ class Scenario:
       sources: names of the data sets involved (target first).
       config: the `ScenarioConfig` used.
       seed: the seed used.
+      y_val_true: int32 (V,) the true validation labels (``y_val`` when no
+        label was flipped; None given -> a copy of ``y_val``).
+      val_flipped: bool (V,) True where ``val_label_noise`` flipped the
+        validation label (None given -> all False).
     """
 
     x_pool: np.ndarray
@@ -360,6 +400,14 @@ class Scenario:
     sources: tuple[str, ...]
     config: ScenarioConfig
     seed: int
+    y_val_true: np.ndarray | None = None
+    val_flipped: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.y_val_true is None:
+            object.__setattr__(self, "y_val_true", np.array(self.y_val, dtype=np.int32))
+        if self.val_flipped is None:
+            object.__setattr__(self, "val_flipped", np.zeros(len(self.y_val), dtype=bool))
 
     @property
     def pool_size(self) -> int:
@@ -402,41 +450,8 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------
-# Building blocks
+# Building blocks (shared by the kinds of ads_jax.data.kinds)
 # --------------------------------------------------------------------------
-
-
-def add_white_noise(
-    x: np.ndarray, std: np.ndarray, rng: np.random.Generator, *, chunk: int = 1024
-) -> np.ndarray:
-    """Add per-image white Gaussian noise to uint8 images.
-
-    ``out[i] = clip(rint(x[i] + std[i] * n), 0, 255)`` with ``n`` i.i.d.
-    standard normal per pixel and channel (float32, drawn in chunks of
-    ``chunk`` images to bound memory).
-
-    Args:
-      x: uint8 (N, H, W, C) images.
-      std: float (N,) noise standard deviations in grey levels (>= 0).
-      rng: NumPy generator (explicit randomness).
-      chunk: images per draw.
-
-    Returns:
-      uint8 (N, H, W, C) noisy images (new array).
-    """
-    check_array("x", x, ndim=4, allow_empty=True)
-    std = np.asarray(std, dtype=np.float32)
-    if std.shape != (x.shape[0],):
-        raise ValueError(f"`std` must have shape ({x.shape[0]},), got {std.shape}.")
-    if not np.all(np.isfinite(std)) or np.any(std < 0):
-        raise ValueError("`std` must be finite and >= 0.")
-    out = np.empty_like(x, dtype=np.uint8)
-    for s in range(0, x.shape[0], chunk):
-        xs = x[s : s + chunk].astype(np.float32)
-        n = rng.standard_normal(xs.shape, dtype=np.float32)
-        n *= std[s : s + chunk].reshape(-1, *([1] * (x.ndim - 1)))
-        out[s : s + chunk] = np.clip(np.rint(xs + n), 0, 255).astype(np.uint8)
-    return out
 
 
 def _balanced_counts(avail: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -476,37 +491,66 @@ def _draw_seed_set(
     return np.concatenate(picks)
 
 
-def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
-    """Largest-remainder split of ``total`` by ``weights`` (ties: earlier first)."""
-    w = weights / weights.sum()
-    raw = w * total
-    base = np.floor(raw).astype(np.int64)
-    rest = total - int(base.sum())
-    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
-    for i in order[:rest]:
-        base[i] += 1
-    return base
+def _what(ds: Dataset) -> str:
+    return "images" if ds.has_images else f"{ds.sample_shape[0]}-dimensional feature vectors"
 
 
-def _match_images(x: np.ndarray, shape: tuple[int, ...], convert: bool, what: str) -> np.ndarray:
-    if x.shape[1:] == tuple(shape):
-        return x
+def check_compatible(src: Dataset, target: Dataset, convert: bool, what: str) -> None:
+    """Raise if ``src`` samples cannot join a pool of ``target`` samples.
+
+    Images and features never mix; features must have the target's dimension
+    (no conversion exists); images of another (H, W, C) need ``convert``.
+    """
+    if src.has_images != target.has_images:
+        raise ValueError(
+            f"{what} holds {_what(src)} but the target data set '{target.name}' holds "
+            f"{_what(target)}; a pool cannot mix images and features."
+        )
+    if src.sample_shape == target.sample_shape:
+        return
+    if not target.has_images:
+        raise ValueError(
+            f"{what} has {src.sample_shape[0]} features per row but the target data set "
+            f"'{target.name}' has {target.sample_shape[0]}; features of different embeddings "
+            "cannot be converted (`data.convert_images` applies to images only)."
+        )
     if not convert:
         raise ValueError(
-            f"{what} images have shape {x.shape[1:]} but the target data set has {tuple(shape)}. "
-            "Set `convert_images=True` to resize (bilinear) and convert channels."
+            f"{what} images have shape {src.sample_shape} but the target data set has "
+            f"{target.sample_shape}. Set `data.convert_images=True` to resize (bilinear) and "
+            "convert channels."
         )
+
+
+def match_samples(x: np.ndarray, src: Dataset, target: Dataset, convert: bool,
+                  what: str) -> np.ndarray:
+    """Rows ``x`` of ``src`` in the target's sample shape (images converted if allowed).
+
+    Args:
+      x: uint8 (n, H', W', C') images or float32 (n, d) features of ``src``.
+      src, target: the data sets (representation and shapes are checked by
+        `check_compatible`).
+      convert: resize / channel-convert images of another shape.
+      what: the source as named in error messages.
+
+    Returns:
+      ``x`` itself when the shapes match, else uint8 (n, H, W, C) converted images.
+    """
+    check_compatible(src, target, convert, what)
+    if x.shape[1:] == target.sample_shape:
+        return x
+    shape = target.sample_shape
     return convert_images(x, size=shape[:2], channels=shape[2])
 
 
-# --------------------------------------------------------------------------
-# build_scenario: shared stages, and one pool builder / corruption per kind
-# --------------------------------------------------------------------------
-
-
 @dataclasses.dataclass
-class _Build:
-    """What the stages of one `build_scenario` call share (host-side, mutable)."""
+class Build:
+    """What the stages of one `build_scenario` call share (host-side, mutable).
+
+    A kind's pool builder and corruption get one: ``cfg`` the config, ``get``
+    loads a data set by name (cached), ``ds`` the target, ``rng_pool`` /
+    ``rng_corrupt`` the generators of the pool and corruption stages.
+    """
 
     cfg: ScenarioConfig
     get: Callable[[str], Dataset]
@@ -520,8 +564,14 @@ class _Build:
 
 
 @dataclasses.dataclass
-class _Pool:
-    """The assembled pool, before corruption (arrays of length P)."""
+class Pool:
+    """The assembled pool, before corruption (arrays of length P); kinds' corruptions edit it.
+
+    Attributes: ``x`` samples (P, ...), ``y_true`` / ``y`` int32 true and
+    revealed labels, ``prov`` int8 provenance codes, ``source_id`` int16 index
+    into ``sources``, ``origin`` int64 rows in the source's train split,
+    ``is_init`` bool seed-set mask, ``noise_std`` float32, ``sources`` names.
+    """
 
     x: np.ndarray
     y_true: np.ndarray
@@ -544,8 +594,8 @@ def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
         return val_idx, test_idx, train_avail, val_from_test, False
     if cfg.test_size >= train_avail.size:
         raise ValueError(
-            f"`test_size`={cfg.test_size} with test_source='train' leaves no train images of "
-            f"'{cfg.dataset}' for the pool ({train_avail.size} left after validation).")
+            f"`data.test_size`={cfg.test_size} with test_source='train' leaves no train images "
+            f"of '{cfg.dataset}' for the pool ({train_avail.size} left after validation).")
     perm = rng.permutation(train_avail.size)
     test_idx = np.sort(train_avail[perm[: cfg.test_size]])
     train_avail = np.sort(train_avail[perm[cfg.test_size:]])
@@ -559,14 +609,14 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
         perm = rng.permutation(n_test)
         if cfg.val_size >= n_test:
             raise ValueError(
-                f"`val_size`={cfg.val_size} leaves no test points: '{cfg.dataset}' has "
-                f"{n_test} test images. Lower val_size or use val_source='train'."
+                f"`data.val_size`={cfg.val_size} leaves no test points: '{cfg.dataset}' has "
+                f"{n_test} test images. Lower data.val_size or use data.val_source='train'."
             )
         val_idx = perm[: cfg.val_size]
         rest = perm[cfg.val_size :]
         if cfg.test_source == "test" and cfg.test_size is not None and cfg.test_size > rest.size:
             raise ValueError(
-                f"`test_size`={cfg.test_size} is larger than the {rest.size} test images "
+                f"`data.test_size`={cfg.test_size} is larger than the {rest.size} test images "
                 f"left after {cfg.val_size} validation images of '{cfg.dataset}'."
             )
         test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
@@ -575,7 +625,7 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
         return val_idx, test_idx, np.arange(n_train), True
     if cfg.val_size >= n_train:
         raise ValueError(
-            f"`val_size`={cfg.val_size} is not smaller than the {n_train} train images "
+            f"`data.val_size`={cfg.val_size} is not smaller than the {n_train} train images "
             f"of '{cfg.dataset}'."
         )
     perm = rng.permutation(n_train)
@@ -585,7 +635,7 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
         return val_idx, np.arange(n_test), train_avail, False
     if cfg.test_size is not None and cfg.test_size > n_test:
         raise ValueError(
-            f"`test_size`={cfg.test_size} is larger than the {n_test} test images of "
+            f"`data.test_size`={cfg.test_size} is larger than the {n_test} test images of "
             f"'{cfg.dataset}'."
         )
     test_idx = (np.arange(n_test) if cfg.test_size is None
@@ -593,93 +643,30 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
     return val_idx, test_idx, train_avail, False
 
 
-def _target_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
+def target_pool(b: Build, remaining: np.ndarray, target_u: int | None):
     """Unlabeled pool drawn from the target's train split (curated, noisy, cheap).
 
-    Returns ``(parts, sources)``: parts are ``(source id, rows, provenance)``.
+    Args:
+      b: the build.
+      remaining: int64 sorted train rows left after validation, test and seed set.
+      target_u: U, the number of unlabeled points (None: all of ``remaining``).
+
+    Returns:
+      ``(parts, sources)``: parts are ``(source id, rows, provenance)`` with
+      source ids indexing ``sources`` (the target is source 0).
     """
     U = remaining.size if target_u is None else target_u
     if U > remaining.size:
         raise ValueError(
-            f"`pool_size`={b.cfg.pool_size} is larger than the {remaining.size + b.cfg.initial_labeled} "
-            f"train images of '{b.cfg.dataset}' available for the pool."
+            f"`data.pool_size`={b.cfg.pool_size} is larger than the "
+            f"{remaining.size + b.cfg.initial_labeled} train images of '{b.cfg.dataset}' "
+            "available for the pool."
         )
     return [(0, b.rng_pool.choice(remaining, size=U, replace=False), CLEAN)], [b.cfg.dataset]
 
 
-def _mixture_pool(b: _Build, remaining: np.ndarray, target_u: int | None):
-    """Unlabeled pool mixed from ``source_datasets`` by ``source_weights`` (domain_shift)."""
-    cfg, ds = b.cfg, b.ds
-    names = list(cfg.source_datasets)
-    if len(set(names)) != len(names):
-        raise ValueError(f"`source_datasets` lists a data set twice: {names}.")
-    w = np.asarray(cfg.source_weights or [1.0] * len(names), dtype=np.float64)
-    w = w / w.sum()
-    avail_rows: list[np.ndarray] = []
-    for name in names:
-        src = b.get(name)
-        if src.num_classes != ds.num_classes:
-            raise ValueError(
-                f"Source '{name}' has {src.num_classes} classes but target "
-                f"'{cfg.dataset}' has {ds.num_classes}; domain shift needs the same label set."
-            )
-        if [c.lower() for c in src.class_names] != [c.lower() for c in ds.class_names]:
-            raise ValueError(
-                f"Source '{name}' classes {src.class_names} differ from target "
-                f"'{cfg.dataset}' classes {ds.class_names}; labels must mean the same "
-                "classes in the same order."
-            )
-        if src.image_shape != ds.image_shape and not cfg.convert_images:
-            _match_images(src.x_train[:1], ds.image_shape, False, f"Source '{name}'")
-        derived = name in (cfg.dataset, f"shifted:{cfg.dataset}")
-        # A source derived from the target (the target itself, or its synthetic
-        # shift "shifted:<target>") shares its rows: only the ones left after
-        # validation, test and the seed set, and never a row twice.
-        avail_rows.append(remaining if derived else np.arange(len(src.y_train)))
-    caps = np.asarray([a.size for a in avail_rows])
-    if target_u is None:
-        U = int(min(math.floor(c / wi + 1e-9) for c, wi in zip(caps, w)))
-        while U > 0 and np.any(_apportion(U, w) > caps):
-            U -= 1
-    else:
-        U = target_u
-    if U < 1:
-        raise ValueError(
-            f"The sources {names} leave no unlabeled pool points; give larger sources "
-            "or a smaller `initial_labeled`."
-        )
-    counts = _apportion(U, w)
-    for name, k, cap in zip(names, counts, caps):
-        if k > cap:
-            raise ValueError(
-                f"`pool_size`={cfg.pool_size} with weights {[round(float(x), 4) for x in w]} needs "
-                f"{k} images from source '{name}', which has only {cap}."
-            )
-    sources, parts, used = [cfg.dataset], [], np.zeros(0, np.int64)
-    for name, k, rows in zip(names, counts, avail_rows):
-        if name == cfg.dataset:
-            sid = 0
-        else:
-            sid = len(sources)
-            sources.append(name)
-        prov = CLEAN if name == cfg.dataset else SOURCE_DOMAIN
-        derived = name in (cfg.dataset, f"shifted:{cfg.dataset}")
-        if derived and used.size:
-            rows = np.setdiff1d(rows, used)
-            if k > rows.size:
-                raise ValueError(
-                    f"`pool_size`={cfg.pool_size} needs {k} images from source '{name}', but "
-                    f"only {rows.size} of its rows are left after the other target-derived "
-                    "sources.")
-        chosen = b.rng_pool.choice(rows, size=int(k), replace=False)
-        if derived:
-            used = np.concatenate([used, chosen])
-        parts.append((sid, chosen, prov))
-    return parts, sources
-
-
-def _assemble(b: _Build, init_rows, parts, sources, rng_order) -> _Pool:
-    """Seed set first, then the pool parts; shuffle the order; gather the images."""
+def _assemble(b: Build, init_rows, parts, sources, rng_order) -> Pool:
+    """Seed set first, then the pool parts; shuffle the order; gather the samples."""
     ds = b.ds
     all_parts = [(0, init_rows, CLEAN)] + parts
     source_id = np.concatenate([np.full(r.size, s, np.int16) for s, r, _ in all_parts])
@@ -691,83 +678,59 @@ def _assemble(b: _Build, init_rows, parts, sources, rng_order) -> _Pool:
     is_init = np.zeros(P, dtype=bool)
     is_init[: init_rows.size] = True
     is_init = is_init[order]
-    x_pool = np.empty((P, *ds.image_shape), dtype=np.uint8)
+    x_pool = np.empty((P, *ds.sample_shape), dtype=ds.x_train.dtype)
     y_true = np.empty(P, dtype=np.int32)
     for sid, name in enumerate(sources):
         sel = source_id == sid
         src = b.get(name)
-        x_pool[sel] = _match_images(
-            src.x_train[origin[sel]], ds.image_shape, b.cfg.convert_images, f"Source '{name}'"
-        )
+        x_pool[sel] = match_samples(src.x_train[origin[sel]], src, ds, b.cfg.convert_images,
+                                    f"Source '{name}'")
         y_true[sel] = src.y_train[origin[sel]]
-    return _Pool(x=x_pool, y_true=y_true, y=y_true.copy(), prov=prov, source_id=source_id,
-                 origin=origin, is_init=is_init, noise_std=np.zeros(P, dtype=np.float32),
-                 sources=list(sources))
+    return Pool(x=x_pool, y_true=y_true, y=y_true.copy(), prov=prov, source_id=source_id,
+                origin=origin, is_init=is_init, noise_std=np.zeros(P, dtype=np.float32),
+                sources=list(sources))
 
 
-def _add_noise(b: _Build, pool: _Pool) -> None:
-    """kind "noisy": Beta-power white noise on ``noise_fraction`` of the (unlabeled) pool."""
-    cfg, rng = b.cfg, b.rng_corrupt
-    # noisy_initial: the seed set is exposed to the noise like any pool point.
-    cand = np.arange(pool.prov.size) if cfg.noisy_initial else np.flatnonzero(~pool.is_init)
-    k = count_from_fraction(cfg.noise_fraction, cand.size)
-    idx = np.sort(rng.choice(cand, size=k, replace=False))
-    power = rng.beta(*cfg.noise_beta, size=k)
-    pool.noise_std[idx] = (cfg.noise_scale * power * 255.0).astype(np.float32)
-    pool.x[idx] = add_white_noise(pool.x[idx], pool.noise_std[idx], rng)
-    pool.prov[idx] = NOISY
+def _flip_labels(y: np.ndarray, idx: np.ndarray, num_classes: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Labels ``y[idx]`` moved to a uniformly drawn *other* class: ``(y + s) % C``,
+    ``s ~ U{1, ..., C-1}``."""
+    shift = rng.integers(1, num_classes, size=idx.size)
+    return ((y[idx] + shift) % num_classes).astype(np.int32)
 
 
-def _cheap_corruption(b: _Build, pool: _Pool) -> None:
-    """kind "cheap": replace ``ood_fraction`` by OOD images, relabel ``mislabel_fraction``."""
-    cfg, rng, C = b.cfg, b.rng_corrupt, b.num_classes
-    unl = np.flatnonzero(~pool.is_init)
-    k_ood = count_from_fraction(cfg.ood_fraction, unl.size)
-    k_mis = min(count_from_fraction(cfg.mislabel_fraction, unl.size), unl.size - k_ood)
-    if k_mis > 0 and C < 2:
-        raise ValueError("`mislabel_fraction` > 0 needs at least 2 classes.")
-    chosen = rng.choice(unl, size=k_ood + k_mis, replace=False)
-    ood_idx, mis_idx = np.sort(chosen[:k_ood]), np.sort(chosen[k_ood:])
-    if k_ood:
-        ood = b.get(cfg.ood_dataset)
-        if k_ood > len(ood.y_train):
-            raise ValueError(
-                f"`ood_fraction`={cfg.ood_fraction} needs {k_ood} images but OOD data set "
-                f"'{cfg.ood_dataset}' has only {len(ood.y_train)} train images."
-            )
-        rows = rng.choice(len(ood.y_train), size=k_ood, replace=False)
-        pool.x[ood_idx] = _match_images(
-            ood.x_train[rows], b.ds.image_shape, cfg.convert_images,
-            f"OOD data set '{cfg.ood_dataset}'",
-        )
-        pool.sources.append(cfg.ood_dataset)
-        pool.source_id[ood_idx] = len(pool.sources) - 1
-        pool.origin[ood_idx] = rows
-        pool.y_true[ood_idx] = -1
-        pool.y[ood_idx] = rng.integers(0, C, size=k_ood)
-        pool.prov[ood_idx] = OOD
-    if k_mis:
-        shift = rng.integers(1, C, size=k_mis)
-        pool.y[mis_idx] = (pool.y_true[mis_idx] + shift) % C
-        pool.prov[mis_idx] = MISLABELED
+def _need_two_classes(field: str, num_classes: int) -> None:
+    if num_classes < 2:
+        raise ValueError(f"`data.{field}` > 0 needs at least 2 classes (a wrong label to "
+                         f"flip to); the data set has {num_classes}.")
 
 
-class _Kind(NamedTuple):
-    """How one scenario kind builds its unlabeled pool and corrupts it."""
+def _seed_label_noise(cfg: ScenarioConfig, pool: Pool, num_classes: int,
+                      rng: np.random.Generator) -> None:
+    """Flip ``seed_label_noise`` of the seed labels; those rows become ``mislabeled``."""
+    if cfg.seed_label_noise <= 0:
+        return
+    _need_two_classes("seed_label_noise", num_classes)
+    seed_rows = np.flatnonzero(pool.is_init)
+    k = count_from_fraction(cfg.seed_label_noise, seed_rows.size)
+    idx = np.sort(rng.choice(seed_rows, size=k, replace=False))
+    pool.y[idx] = _flip_labels(pool.y_true, idx, num_classes, rng)
+    pool.prov[idx] = MISLABELED
 
-    pool: Callable[[_Build, np.ndarray, int | None], tuple[list, list]]
-    corrupt: Callable[[_Build, _Pool], None] | None
 
-
-#: One builder per scenario kind (a new kind is one entry here plus its functions).
-_KINDS = {
-    "curated": _Kind(_target_pool, None),
-    "noisy": _Kind(_target_pool, _add_noise),
-    "domain_shift": _Kind(_mixture_pool, None),
-    "cheap": _Kind(_target_pool, _cheap_corruption),
-}
-#: Scenario kinds accepted by `ScenarioConfig.kind`.
-KINDS = tuple(_KINDS)
+def _val_label_noise(cfg: ScenarioConfig, y_val: np.ndarray, num_classes: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_val with val_label_noise of its labels flipped, bool flipped mask)``."""
+    y_val = np.array(y_val, dtype=np.int32)
+    flipped = np.zeros(y_val.size, dtype=bool)
+    if cfg.val_label_noise <= 0:
+        return y_val, flipped
+    _need_two_classes("val_label_noise", num_classes)
+    k = count_from_fraction(cfg.val_label_noise, y_val.size)
+    idx = np.sort(rng.choice(y_val.size, size=k, replace=False))
+    y_val[idx] = _flip_labels(y_val, idx, num_classes, rng)
+    flipped[idx] = True
+    return y_val, flipped
 
 
 def build_scenario(
@@ -786,17 +749,18 @@ def build_scenario(
       cfg: the scenario.
       seed: non-negative int seeding every random draw.
       datasets: optional name -> `Dataset` map consulted before
-        `load_dataset` (e.g. already loaded data, or synthetic data in tests).
+        `load_dataset` (e.g. `load_scenario_datasets`, or synthetic data in tests).
 
     Returns:
-      `Scenario` with x_pool uint8 (P, H, W, C), y_pool int32 (P,),
-      provenance int8 (P,), labeled_init int32 (L,), x_val/y_val,
-      x_test/y_test, and bookkeeping arrays.
+      `Scenario` with x_pool uint8 (P, H, W, C) (float32 (P, d) for a
+      features data set), y_pool int32 (P,), provenance int8 (P,),
+      labeled_init int32 (L,), x_val/y_val, x_test/y_test, and bookkeeping arrays.
 
     Raises:
       ValueError when a requested size exceeds the data (naming the field),
-      when sources or OOD images do not match the target, or when classes
-      differ between target and sources.
+      when sources or OOD images do not match the target, when classes
+      differ between target and sources, or when the kind or an option
+      corrupts images of a features data set.
     """
     if not isinstance(cfg, ScenarioConfig):
         raise TypeError(f"`cfg` must be a ScenarioConfig, got {type(cfg).__name__}.")
@@ -808,12 +772,23 @@ def build_scenario(
             cache[name] = load_dataset(name, data_dir=cfg.data_dir)
         return cache[name]
 
-    rng_split, rng_init, rng_pool, rng_order, rng_corrupt = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    # The first five children are the original stages; later stages append
+    # children (spawn(n)[:5] is the same for every n >= 5).
+    children = np.random.SeedSequence(seed).spawn(7)
+    rng_split, rng_init, rng_pool, rng_order, rng_corrupt, rng_seed_noise, rng_val_noise = (
+        np.random.default_rng(s) for s in children
     )
     ds = get(cfg.dataset)
-    b = _Build(cfg=cfg, get=get, ds=ds, rng_pool=rng_pool, rng_corrupt=rng_corrupt)
-    kind = _KINDS[cfg.kind]
+    kind = _kinds.get_kind(cfg.kind)
+    if kind.needs_images and not ds.has_images:
+        raise ValueError(
+            f"`data.kind`={cfg.kind!r} corrupts or replaces images, but data set "
+            f"'{cfg.dataset}' holds {_what(ds)}: features cannot be corrupted as images. "
+            "With features use kind 'curated', 'cheap' with only data.mislabel_fraction, "
+            "'domain_shift' with other features sources, or data.seed_label_noise / "
+            "data.val_label_noise."
+        )
+    b = Build(cfg=cfg, get=get, ds=ds, rng_pool=rng_pool, rng_corrupt=rng_corrupt)
 
     val_idx, test_idx, train_avail, val_from_test, test_from_train = _split_val_test(
         cfg, ds, rng_split)
@@ -830,7 +805,7 @@ def build_scenario(
     L = cfg.initial_labeled
     if L >= train_avail.size:
         raise ValueError(
-            f"`initial_labeled`={L} must be smaller than the {train_avail.size} available "
+            f"`data.initial_labeled`={L} must be smaller than the {train_avail.size} available "
             f"train images of '{cfg.dataset}' (some must stay unlabeled)."
         )
     init_rows = _draw_seed_set(ds.y_train, train_avail, L, ds.num_classes, cfg.balanced_init,
@@ -842,6 +817,9 @@ def build_scenario(
     pool = _assemble(b, init_rows, parts, sources, rng_order)
     if kind.corrupt is not None:
         kind.corrupt(b, pool)
+    _seed_label_noise(cfg, pool, ds.num_classes, rng_seed_noise)
+    y_val_true = np.asarray(y_val, np.int32)
+    y_val, val_flipped = _val_label_noise(cfg, y_val_true, ds.num_classes, rng_val_noise)
 
     return Scenario(
         x_pool=pool.x,
@@ -849,7 +827,7 @@ def build_scenario(
         provenance=pool.prov,
         labeled_init=np.flatnonzero(pool.is_init).astype(np.int32),
         x_val=x_val,
-        y_val=np.asarray(y_val, np.int32),
+        y_val=y_val,
         x_test=x_test,
         y_test=np.asarray(y_test, np.int32),
         num_classes=ds.num_classes,
@@ -863,4 +841,59 @@ def build_scenario(
         sources=tuple(pool.sources),
         config=cfg,
         seed=seed,
+        y_val_true=y_val_true,
+        val_flipped=val_flipped,
     )
+
+
+# --------------------------------------------------------------------------
+# The data sets a scenario names
+# --------------------------------------------------------------------------
+
+
+def scenario_dataset_names(cfg: ScenarioConfig) -> tuple[str, ...]:
+    """Every data set name ``cfg`` can load, once each, in order: ``dataset``,
+    ``source_datasets``, ``ood_dataset``."""
+    if not isinstance(cfg, ScenarioConfig):
+        raise TypeError(f"`cfg` must be a ScenarioConfig, got {type(cfg).__name__}.")
+    names = [cfg.dataset, *cfg.source_datasets]
+    if cfg.ood_dataset:
+        names.append(cfg.ood_dataset)
+    return tuple(dict.fromkeys(names))
+
+
+def _name_path(name: str) -> str:
+    """The ARG of ``[shifted:]*KIND:ARG`` (a path for the file / directory sources)."""
+    while name.strip().lower().startswith("shifted:"):
+        name = name.strip()[len("shifted:"):]
+    return name.partition(":")[2]
+
+
+def load_scenario_datasets(cfg: ScenarioConfig) -> dict[str, Dataset]:
+    """Load every data set ``cfg`` names (`scenario_dataset_names`) once.
+
+    The result is meant for ``build_scenario(cfg, seed, datasets=...)``, so
+    that several seeds share one load. Before loading, the local files the
+    names point at under the data directory (:func:`ads_jax.data.location.data_dir`,
+    ``$ADS_JAX_DATA_DIR``) are checked all together: if any is missing, one
+    FileNotFoundError names the data directory in use, every file expected
+    under it, how to get them and how to set ``ADS_JAX_DATA_DIR``.
+
+    Returns:
+      dict name -> `Dataset`, in `scenario_dataset_names` order.
+
+    Raises:
+      FileNotFoundError: a missing local file (see above) or any missing
+      file / directory / unprepared TFDS data. The errors of `load_dataset`.
+    """
+    names = scenario_dataset_names(cfg)
+    missing = missing_local_data_error(
+        [p for p in (_name_path(n) for n in names) if p])
+    if missing is not None:
+        raise missing
+    return {n: load_dataset(n, data_dir=cfg.data_dir) for n in names}
+
+
+# The kinds import the building blocks above, so the registry is imported last;
+# importing it registers the built-in kinds.
+from ads_jax.data import kinds as _kinds  # noqa: E402
