@@ -12,7 +12,6 @@ import pytest
 
 from ads_jax.config_engine import from_dict, to_dict
 from ads_jax.data import (
-    CLEAN,
     DIGITS_TRAIN_SIZE,
     MISLABELED,
     NOISY,
@@ -22,7 +21,6 @@ from ads_jax.data import (
     ScenarioConfig,
     build_scenario,
     count_from_fraction,
-    load_dataset,
     load_scenario_datasets,
     scenario_dataset_names,
 )
