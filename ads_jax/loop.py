@@ -50,19 +50,17 @@ import json
 import os
 import shutil
 import time
-import warnings
 from typing import Any, Callable
 
 import jax
 import numpy as np
-
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ads_jax.acquisition import (AcquisitionInputs, check_inputs, make_acquire_fn,
                                  make_pool_acquire_fn)
 from ads_jax.checkpoint import Checkpointer, CheckpointError
 from ads_jax.config_engine import config_diff, save_json, to_dict
-from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_dataset
+from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_scenario_datasets
 from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
                                  to_host)
 from ads_jax.experiment import ExperimentConfig
@@ -242,19 +240,6 @@ def _acq_configs(cfg: ExperimentConfig) -> dict[str, Any]:
             out[arm] = dataclasses.replace(cfg.acquisition, arm=arm)
         except (ValueError, TypeError) as e:
             raise ValueError(f"Invalid arm {arm!r} in loop.arms: {e}") from None
-    return out
-
-
-def _load_datasets(data_cfg) -> dict:
-    """Load every data set a scenario names once (reused for all seeds)."""
-
-    names = [data_cfg.dataset, *data_cfg.source_datasets]
-    if data_cfg.ood_dataset:
-        names.append(data_cfg.ood_dataset)
-    out = {}
-    for n in names:
-        if n not in out:
-            out[n] = load_dataset(n, data_dir=data_cfg.data_dir)
     return out
 
 
@@ -609,17 +594,15 @@ def run_experiment(
       RunDirectoryBusy: another run holds the run directory.
       FileNotFoundError: dataset file missing.
     """
-
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
     if cfg.train.multi_host:
-
         initialize()
     acq_cfgs = _acq_configs(cfg)
     # Build the first scenario before touching the run directory: a missing
     # dataset or a too-small pool fails fast, without leaving files behind.
     seeds = list(cfg.loop.seeds)
-    datasets = _load_datasets(cfg.data)
+    datasets = load_scenario_datasets(cfg.data)  # every data set named, once for all seeds
     scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
     _check_sizes(cfg, scenario)
     out = cfg.loop.out_dir

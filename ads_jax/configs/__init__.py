@@ -27,18 +27,42 @@ import sys
 from typing import Any, Callable, Mapping, Sequence
 
 from ads_jax.config_engine import apply_overrides, from_dict, load_json
+from ads_jax.data.location import data_dir, local_path
 from ads_jax.experiment import ExperimentConfig
 
 __all__ = ["available", "load", "resolve", "experiment", "variant", "DEMO_ARMS", "DATA_DIR",
-           "CIFAR10_NPZ", "FASHION_MNIST_NPZ"]
+           "CIFAR10_NPZ", "FASHION_MNIST_NPZ", "cifar10_npz", "fashion_mnist_npz"]
 
-#: Where the local data copies live (``$ADS_JAX_DATA_DIR``, default ``/work/shared/data``).
-#: Configs name files under it; ``data.dataset=npz:/other/file.npz`` overrides any of them.
-DATA_DIR = os.environ.get("ADS_JAX_DATA_DIR", "/work/shared/data")
-#: The local CIFAR-10 copy (50,000 train images, only 1,017 test images).
-CIFAR10_NPZ = os.path.join(DATA_DIR, "cifar10", "cifar10.npz")
-#: The local Fashion-MNIST copy (complete train and test splits).
-FASHION_MNIST_NPZ = os.path.join(DATA_DIR, "fashion_mnist", "fashion_mnist.npz")
+# Local data copies live under the user-level data directory
+# (:func:`ads_jax.data.location.data_dir`: ``$ADS_JAX_DATA_DIR``, default
+# ``~/.cache/ads_jax/data``), read when a config is built, so the variable can
+# be set at any time before. Configs name files under it;
+# ``data.dataset=npz:/other/file.npz`` overrides any of them. A missing file is
+# reported when the data are loaded, with the directory in use, the files
+# expected under it and how to get them. The module attributes ``DATA_DIR``,
+# ``CIFAR10_NPZ`` and ``FASHION_MNIST_NPZ`` are computed on access (see
+# ``__getattr__`` below).
+
+
+def cifar10_npz() -> str:
+    """The local CIFAR-10 copy, ``<data dir>/cifar10/cifar10.npz`` (the copy these configs
+    were tuned on holds 50,000 train images and only 1,017 test images)."""
+    return local_path("cifar10/cifar10.npz")
+
+
+def fashion_mnist_npz() -> str:
+    """The local Fashion-MNIST copy, ``<data dir>/fashion_mnist/fashion_mnist.npz``
+    (complete train and test splits)."""
+    return local_path("fashion_mnist/fashion_mnist.npz")
+
+
+_LAZY = {"DATA_DIR": data_dir, "CIFAR10_NPZ": cifar10_npz, "FASHION_MNIST_NPZ": fashion_mnist_npz}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # the data directory as of now ($ADS_JAX_DATA_DIR read on access)
+        return _LAZY[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: The arms of the built-in comparison: the paper's ADS with its diversity
 #: selector, the selector alone, the random pre-filter control, uncertainty, random.

@@ -3,17 +3,18 @@
 Variants:
 
 * default: WRN-16-4, TFDS ``cifar10``, 1,000 labeled + 10 rounds of 1,000 (needs a GPU);
-* ``cpu``: the local copy ``/work/shared/data/cifar10/cifar10.npz`` (override
-  ``data.dataset=npz:...``), WRN-10-1, pool 2,000 (100 labeled, 4 rounds of 100),
-  validation 500 and test 5,000 images **carved from the train split** (the shared
-  copy holds only 1,017 test images), at most 30 epochs: minutes on a CPU;
+* ``cpu``: the local copy ``$ADS_JAX_DATA_DIR/cifar10/cifar10.npz`` (default data
+  directory ``~/.cache/ads_jax/data``; override ``data.dataset=npz:...``), WRN-10-1,
+  pool 2,000 (100 labeled, 4 rounds of 100), validation 500 and test 5,000 images
+  **carved from the train split** (the copy these settings were made for holds only
+  1,017 test images), at most 30 epochs: minutes on a CPU;
 * ``tiny``: the built-in digits in place of CIFAR-10, seconds (smoke tests).
 
 The paper-faithful presets of every experiment of the paper are the ``paper_*``
 modules (e.g. ``paper_noisy``).
 """
 
-from ads_jax.configs import CIFAR10_NPZ, experiment, variant
+from ads_jax.configs import cifar10_npz, experiment, variant
 
 ARMS = ("ads+coreset", "coreset", "randfilter+coreset", "badge", "entropy", "random")
 
@@ -37,7 +38,7 @@ def _default():
 
 def _cpu():
     return experiment(
-        data=dict(dataset=f"npz:{CIFAR10_NPZ}", kind="noisy", noise_fraction=0.8,
+        data=dict(dataset=f"npz:{cifar10_npz()}", kind="noisy", noise_fraction=0.8,
                   initial_labeled=100, noisy_initial=True, pool_size=2000, val_size=500,
                   val_source="train", test_source="train", test_size=5000),
         model=dict(depth=10, width=1),

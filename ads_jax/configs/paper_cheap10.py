@@ -4,7 +4,7 @@ pre-selection.
 
 The paper's Cheap-10 (images found on the web for the ten CIFAR-10 class
 names) is not available, so this preset builds its two kinds of defect into
-the target's own pool (scenario kind ``cheap``, :mod:`ads_jax.data.pools`): a
+the target's own pool (scenario kind ``cheap``, :mod:`ads_jax.data.kinds.cheap`): a
 fraction ``ood_fraction`` of the unlabeled pool images is *replaced* by images
 of another data set carrying a uniformly random CIFAR-10 label (provenance
 ``ood``), and a disjoint fraction ``mislabel_fraction`` keeps its image but
@@ -43,7 +43,7 @@ exercises the code path).
 
 from __future__ import annotations
 
-from ads_jax.configs import FASHION_MNIST_NPZ, variant
+from ads_jax.configs import fashion_mnist_npz, variant
 from ads_jax.configs.paper_cifar10 import (
     PRESELECT,
     WRN_28_10,
@@ -58,8 +58,12 @@ NAME = "paper_cheap10"
 OOD_FRACTION = 0.4
 MISLABEL_FRACTION = 0.4
 PAPER_OOD = "tfds:cifar100"
-CPU_OOD = f"npz:{FASHION_MNIST_NPZ}"
 FRACTION = PRESELECT["cheap10"]
+
+
+def cpu_ood() -> str:
+    """The OOD data set of the ``cpu`` variants: the local Fashion-MNIST copy."""
+    return f"npz:{fashion_mnist_npz()}"
 
 
 def _cheap(ood: str) -> dict:
@@ -82,4 +86,4 @@ def _paper():
 
 
 def _cpu_data() -> dict:
-    return cpu_cifar10_data(pool_size=3000, **_cheap(CPU_OOD))
+    return cpu_cifar10_data(pool_size=3000, **_cheap(cpu_ood()))

@@ -55,7 +55,7 @@ Variants:
   pre-selection keeps 270 candidates = 2.7 batches, as 30% of the paper's
   45,000 unlabeled keeps 13,500 = 2.7 batches), 5 rounds, WRN-10-1, at most
   30 epochs (batch 32, lr 0.05, patience 8). Data: the local
-  ``npz:`` copy :data:`CIFAR10_NPZ` (``data.dataset=npz:/other/cifar10.npz``
+  ``npz:`` copy :func:`~ads_jax.configs.cifar10_npz` (``data.dataset=npz:/other/cifar10.npz``
   overrides it). **That file holds only 1,017 test images**, so both the 500
   validation images and a test set of :data:`CPU_TEST_SIZE` = 5,000 images
   are carved from its 50,000 *train* images (``val_source="train"``,
@@ -72,7 +72,7 @@ Variants:
 
 from __future__ import annotations
 
-from ads_jax.configs import CIFAR10_NPZ, experiment, variant
+from ads_jax.configs import cifar10_npz, experiment, variant
 
 # ---- what the paper states -------------------------------------------------
 PAPER_INITIAL_LABELED = 5000
@@ -149,10 +149,10 @@ def cpu_data(**kw) -> dict:
 
 
 def cpu_cifar10_data(**kw) -> dict:
-    """CPU scale on the local CIFAR-10 copy :data:`CIFAR10_NPZ`: 500 validation and
+    """CPU scale on the local CIFAR-10 copy :func:`cifar10_npz`: 500 validation and
     :data:`CPU_TEST_SIZE` test images carved from its train split (the file holds only
     1,017 test images); the pool comes from the train images left."""
-    return cpu_data(**dict(dict(dataset=f"npz:{CIFAR10_NPZ}", val_source="train",
+    return cpu_data(**dict(dict(dataset=f"npz:{cifar10_npz()}", val_source="train",
                                 test_source="train", test_size=CPU_TEST_SIZE), **kw))
 
 

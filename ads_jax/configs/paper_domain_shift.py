@@ -20,7 +20,7 @@ Variants:
   dataset spec ``shifted:<target>`` (:func:`ads_jax.data.shift_images`: gamma
   0.6, contrast x0.6 around mid-grey, colour channels rotated RGB -> GBR), a
   deterministic colour/contrast-shifted copy of the local CIFAR-10 copy
-  :data:`CIFAR10_NPZ`, computed when the data are loaded (nothing is written
+  :func:`~ads_jax.configs.cifar10_npz`, computed when the data are loaded (nothing is written
   to disk). The pool mixes 20% clean CIFAR-10 with 80% shifted images
   (``source_weights=[0.2, 0.8]``; CINIC-10 itself is about 78% ImageNet
   images), pool 2,000 (so 20% of the 1,900 unlabeled = 380 candidates = 3.8

@@ -36,7 +36,7 @@ Variants:
 
 * ``paper`` (default): CIFAR-10 (TFDS), WRN-28-10, the paper's numbers.
 * ``paper_svhn``: SVHN (TFDS ``svhn_cropped``), WRN-16-8, no flips.
-* ``cpu``: Fashion-MNIST (local ``npz:`` :data:`FASHION_MNIST_NPZ`, complete
+* ``cpu``: Fashion-MNIST (local ``npz:`` :func:`~ads_jax.configs.fashion_mnist_npz`, complete
   train and test splits) with the paper's choices: pool 3,000 (so 10% of the
   2,900 unlabeled = 290 candidates = 2.9 batches), 100 initial labeled,
   batches of 100, validation 500 from the test split, test 2,000 of the other
@@ -53,7 +53,7 @@ Variants:
 
 from __future__ import annotations
 
-from ads_jax.configs import FASHION_MNIST_NPZ, variant
+from ads_jax.configs import fashion_mnist_npz, variant
 from ads_jax.configs.paper_cifar10 import (
     OURS_ESTIMATOR,
     PAPER_TRAIN,
@@ -105,7 +105,7 @@ def _paper_svhn():
 
 
 def _cpu_fmnist(**noise) -> dict:
-    return cpu_data(dataset=f"npz:{FASHION_MNIST_NPZ}", val_source="test", test_size=2000,
+    return cpu_data(dataset=f"npz:{fashion_mnist_npz()}", val_source="test", test_size=2000,
                     pool_size=3000, **_noise(**noise))
 
 

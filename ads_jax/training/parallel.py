@@ -17,6 +17,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from ads_jax.distributed import to_host
+
 __all__ = ["data_mesh", "replicate", "shard_batch", "put_global", "num_shards"]
 
 DATA_AXIS = "data"

@@ -2,9 +2,10 @@
 JSON beside it) raises one clear error naming the file, the problem and the
 fix, instead of a raw ``BadZipFile`` / ``EOFError`` / pickle / JSON /
 ``OverflowError`` message; sparse labels are rejected or, on request,
-remapped (``remap_labels=True``).
+remapped (``remap_labels=True``). Plus the npz loader's good paths
+(RGB / greyscale / partial test split / class names / save_npz round trip).
 
-Everything is written in ``tmp_path``; no network, no ../shared data.
+Everything is written in ``tmp_path``; no network, no local data copies.
 """
 
 from __future__ import annotations
@@ -16,25 +17,60 @@ import zipfile
 import numpy as np
 import pytest
 
-from ads_jax.data import Dataset, load_dataset, load_npz
-from ads_jax.data.sources import DataFileError
+from ads_jax.data import DataFileError, load_dataset, load_npz
 
-R = np.random.default_rng(0)
+from ._helpers import good_arrays, images, write
 
-
-def images(n, shape=(4, 4, 3)):
-    return R.integers(0, 256, (n, *shape), dtype=np.uint8)
+FIX = r"re-download|np\.savez|Dataset\.save_npz"
 
 
-def write(path, **arrays):
-    np.savez(path, **arrays)
-    return path
+def test_npz_loader_rgb_grey_partial_and_names(tmp_path):
+    r = np.random.default_rng(1)
+    x, y = r.integers(0, 256, (20, 5, 6, 3), dtype=np.uint8), r.integers(0, 4, 20)
+    xt, yt = r.integers(0, 256, (7, 5, 6, 3), dtype=np.uint8), r.integers(0, 4, 7)
+    p = tmp_path / "rgb.npz"
+    np.savez(p, x_train=x, y_train=y, x_test=xt, y_test=yt)
+    ds = load_dataset(f"npz:{p}")
+    np.testing.assert_array_equal(ds.x_train, x)
+    np.testing.assert_array_equal(ds.y_test, yt)
+    assert ds.y_train.dtype == np.int32 and ds.name == "rgb"
+    assert ds.class_names == tuple(str(i) for i in range(int(max(y.max(), yt.max())) + 1))
+
+    # greyscale (N, H, W) + the x_test_partial layout of ../shared CIFAR-10 + JSON names
+    g = r.integers(0, 256, (12, 5, 5), dtype=np.uint8)
+    p2 = tmp_path / "cifarlike.npz"
+    np.savez(p2, x_train=g, y_train=np.arange(12) % 3, x_test_partial=g[:4],
+             y_test_partial=np.arange(4) % 3, y_test_all=np.zeros(100, np.int64))
+    (tmp_path / "cifarlike.json").write_text(json.dumps({"label_names": ["a", "b", "c"]}))
+    ds2 = load_dataset("npz", data_dir=p2)
+    assert ds2.x_train.shape == (12, 5, 5, 1) and ds2.x_test.shape == (4, 5, 5, 1)
+    np.testing.assert_array_equal(ds2.x_test[..., 0], g[:4])
+    assert ds2.class_names == ("a", "b", "c")
+
+    # save_npz round trip keeps names and arrays
+    out = ds2.save_npz(tmp_path / "round.npz")
+    ds3 = load_npz(out)
+    assert ds3.class_names == ds2.class_names
+    np.testing.assert_array_equal(ds3.x_train, ds2.x_train)
+    np.testing.assert_array_equal(ds3.y_test, ds2.y_test)
 
 
-def good_arrays(y_train=(0, 1, 2, 0, 1, 2), y_test=(2, 1, 0)):
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
-    return dict(x_train=images(len(y_train)), y_train=y_train,
-                x_test=images(len(y_test)), y_test=y_test)
+def test_npz_loader_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load_dataset(f"npz:{tmp_path / 'nope.npz'}")
+    p = tmp_path / "bad.npz"
+    np.savez(p, x_train=np.zeros((2, 3, 3), np.uint8), y_train=np.zeros(2, int))
+    with pytest.raises(ValueError, match="x_test"):
+        load_npz(p)
+    np.savez(p, x_train=np.zeros((2, 3, 3)), y_train=np.zeros(2, int),
+             x_test=np.zeros((2, 3, 3)), y_test=np.zeros(2, int))
+    with pytest.raises(TypeError, match="uint8"):
+        load_npz(p)
+    np.savez(p, x_train=np.zeros((2, 3, 3), np.uint8), y_train=np.array([0, 5]),
+             x_test=np.zeros((1, 3, 3), np.uint8), y_test=np.zeros(1, int),
+             class_names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="class names"):
+        load_npz(p)
 
 
 @pytest.fixture
@@ -59,12 +95,6 @@ def raises_naming(path, *words, exc=DataFileError, remap_labels=False, via_name=
         assert re.search(w, rest, re.IGNORECASE), (w, msg)
     assert isinstance(info.value, ValueError)
     return msg
-
-
-FIX = r"re-download|np\.savez|Dataset\.save_npz"
-
-
-# ----------------------------------------------------------------------------- unreadable
 
 
 def test_good_file_loads(good_npz):  # the baseline the corrupt variants are cut from
@@ -201,9 +231,6 @@ def test_missing_file_stays_file_not_found(tmp_path):
         load_npz(tmp_path)
 
 
-# ----------------------------------------------------------------------------- class names
-
-
 @pytest.mark.parametrize("text,words", [
     ('{"label_names": ["a", "b",', ["not valid JSON", "line 1"]),
     ("\xff\xfe garbage", ["not valid JSON"]),
@@ -242,9 +269,6 @@ def test_bad_class_names_array_in_file(tmp_path):
     raises_naming(p, "'class_names'", "1-D array of strings", "int64")
     p = write(tmp_path / "fewnames.npz", class_names=np.array(["a", "b"]), **a)
     raises_naming(p, "labels up to 2", "only 2 class names", "'class_names'")
-
-
-# ----------------------------------------------------------------------------- labels
 
 
 def test_sparse_labels_rejected_naming_missing_classes(tmp_path):
@@ -312,9 +336,6 @@ def test_test_labels_absent_from_train(tmp_path):
     assert ds.num_classes == 3 and ds.original_labels == (0, 1, 2)
 
 
-# ----------------------------------------------------------------------------- remapping
-
-
 def test_remap_round_trip(tmp_path):
     y_tr, y_te = np.array([3, 7, 1000, 7, 3, 1000]), np.array([1000, 3, 7])
     p = write(tmp_path / "remap.npz", **good_arrays(y_train=y_tr, y_test=y_te))
@@ -366,70 +387,3 @@ def test_remap_keyword_checks():
         load_dataset("npz:x.npz", remap_labels=1)
     with pytest.raises(ValueError, match="only to 'npz:PATH'"):
         load_dataset("digits", remap_labels=True)
-
-
-def test_dataset_original_labels_field():
-    a = good_arrays()
-    kw = dict(name="d", x_train=a["x_train"], y_train=a["y_train"].astype(np.int32),
-              x_test=a["x_test"], y_test=a["y_test"].astype(np.int32),
-              class_names=("a", "b", "c"))
-    assert Dataset(**kw).original_labels is None
-    assert Dataset(**kw, original_labels=[3, 7, 1000]).original_labels == (3, 7, 1000)
-    with pytest.raises(ValueError, match="one original label value per class"):
-        Dataset(**kw, original_labels=(3, 7))
-    with pytest.raises(TypeError, match="original_labels"):
-        Dataset(**kw, original_labels=("x", "y", "z"))
-
-
-# ---------------------------------------------------------------------------
-# Test sets carved from the train split; the synthetic "shifted:" source.
-# ---------------------------------------------------------------------------
-
-
-def test_test_set_carved_from_the_train_split():
-    from ads_jax.data import ScenarioConfig, build_scenario
-
-    cfg = ScenarioConfig(dataset="digits", initial_labeled=10, val_size=50, test_size=100,
-                         val_source="train", test_source="train", pool_size=300)
-    sc = build_scenario(cfg, 0)
-    assert sc.x_test.shape[0] == 100 and sc.x_val.shape[0] == 50 and sc.pool_size == 300
-    pool_rows = set(sc.origin_index.tolist())
-    test_rows, val_rows = set(sc.test_index.tolist()), set(sc.val_index.tolist())
-    assert not pool_rows & test_rows and not pool_rows & val_rows and not test_rows & val_rows
-    from ads_jax.data import load_digits
-
-    ds = load_digits()
-    np.testing.assert_array_equal(sc.x_test, ds.x_train[sc.test_index])  # from train
-    again = build_scenario(cfg, 0)
-    np.testing.assert_array_equal(again.test_index, sc.test_index)  # deterministic
-    with pytest.raises(ValueError, match="test_size"):
-        ScenarioConfig(dataset="digits", test_source="train")
-    with pytest.raises(ValueError, match="test_source"):
-        ScenarioConfig(dataset="digits", test_source="val")
-
-
-def test_shifted_source_is_a_deterministic_transform_with_the_same_labels():
-    from ads_jax.data import ScenarioConfig, build_scenario, load_dataset, load_digits, \
-        shift_images
-
-    base, shifted = load_digits(), load_dataset("shifted:digits")
-    np.testing.assert_array_equal(shifted.y_train, base.y_train)
-    assert shifted.class_names == base.class_names and shifted.name == "shifted:digits"
-    np.testing.assert_array_equal(shifted.x_train, shift_images(base.x_train))
-    assert not np.array_equal(shifted.x_train, base.x_train)
-    rgb = np.arange(2 * 3, dtype=np.uint8).reshape(1, 1, 2, 3) * 40
-    out = shift_images(rgb).astype(float) / 255.0
-    f = ((rgb.astype(float) / 255.0) ** 0.6 - 0.5) * 0.6 + 0.5
-    np.testing.assert_allclose(out, f[..., [1, 2, 0]], atol=0.5 / 255)
-    # A domain-shift pool from the target and its shifted copy: no row twice, none
-    # of the validation / test / seed rows.
-    cfg = ScenarioConfig(dataset="digits", kind="domain_shift",
-                         source_datasets=("digits", "shifted:digits"), source_weights=(1, 4),
-                         initial_labeled=10, val_size=50, test_size=100, val_source="train",
-                         test_source="train", pool_size=400)
-    sc = build_scenario(cfg, 0)
-    rows = sc.origin_index
-    assert np.unique(rows).size == rows.size
-    assert not set(rows.tolist()) & (set(sc.test_index.tolist()) | set(sc.val_index.tolist()))
-    assert sc.sources == ("digits", "shifted:digits")
-    assert int((sc.provenance == 4).sum()) == 312  # 4/5 of the 390 unlabeled points
