@@ -31,12 +31,20 @@ corrupted point; values must be finite.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["detection_auroc", "detection_average_precision", "detection_f1", "removal_curve",
-           "top_fraction_non_clean", "pool_auroc", "ORDERS", "MODES"]
+__all__ = [
+    "MODES",
+    "ORDERS",
+    "detection_auroc",
+    "detection_average_precision",
+    "detection_f1",
+    "pool_auroc",
+    "removal_curve",
+    "top_fraction_non_clean",
+]
 
 ORDERS = ("high_first", "low_first")
 MODES = ("remove", "add")

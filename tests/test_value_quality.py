@@ -177,6 +177,7 @@ def test_removal_curve_masks_and_area(rng):
 
     fr, scores, area = removal_curve(v, fit_eval, fractions=[0.0, 0.2, 0.5, 1.0],
                                      order="low_first", mode="remove")
+    np.testing.assert_array_equal(fr, [0.0, 0.2, 0.5, 1.0])
     # low first, ties to the lower index: 1, 3, 0, 4, 2; counts 0, 1, 3, 5
     want_removed = [[], [1], [1, 3, 0], [0, 1, 2, 3, 4]]
     for keep, rem in zip(calls, want_removed):
@@ -185,8 +186,8 @@ def test_removal_curve_masks_and_area(rng):
     want_area = np.trapezoid([5, 4, 2, 0], [0.0, 0.2, 0.5, 1.0]) / 1.0
     assert area == pytest.approx(want_area)
     calls.clear()
-    fr, scores, area = removal_curve(v, fit_eval, fractions=[0.2, 0.4], order="high_first",
-                                     mode="add")
+    _, scores, area = removal_curve(v, fit_eval, fractions=[0.2, 0.4], order="high_first",
+                                    mode="add")
     assert [np.flatnonzero(k).tolist() for k in calls] == [[2], [2, 4]]
     assert area == pytest.approx(1.5)  # mean of 1 and 2 over [0.2, 0.4]
 
@@ -215,7 +216,7 @@ def test_removal_curve_orders_on_constructed_case(rng):
 
 def test_removal_curve_bad_arguments():
     v = np.arange(4.0)
-    f = lambda keep: 1.0  # noqa: E731
+    f = lambda keep: 1.0
     with pytest.raises(ValueError, match="order"):
         removal_curve(v, f, fractions=[0, 1], order="best")
     with pytest.raises(ValueError, match="mode"):

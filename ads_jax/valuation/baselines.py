@@ -62,8 +62,8 @@ summed as a series of positive terms (or ``1 -`` one, when it is above 1/2).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -74,8 +74,16 @@ from ads_jax import _validation as V
 from ads_jax.distances import METRICS, _pairwise, metric_frame, to_frame
 from ads_jax.valuation.sorting import sort_matches, sort_with_ranks
 
-__all__ = ["knn_loo_values", "knn_banzhaf_values", "msr_banzhaf", "knn_banzhaf_msr",
-           "random_values"]
+__all__ = [
+    "binom_half_cdf",
+    "knn_banzhaf_msr",
+    "knn_banzhaf_values",
+    "knn_loo_values",
+    "knn_utility_fn",
+    "log_binom_half_pmf",
+    "msr_banzhaf",
+    "random_values",
+]
 
 # Validation rows per chunk: at most this many (validation x training)
 # distance entries at a time (as knn_shapley: small chunks stay in cache on CPU).

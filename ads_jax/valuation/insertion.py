@@ -67,7 +67,7 @@ from ads_jax.valuation.baselines import (
 )
 from ads_jax.valuation.regression import AGGREGATES, _aggregate
 
-__all__ = ["joining_values", "insertion_estimate"]
+__all__ = ["aggregate_top_classes", "insertion_estimate", "joining_values"]
 
 _QUERY_CHUNK = 1024
 
@@ -267,11 +267,11 @@ def insertion_estimate(train_x, train_y, val_x, val_y, query_x, query_probs, *,
             f"`query_probs` must have shape (Q, num_classes) = ({query_x.shape[0]}, "
             f"{num_classes}), got {tuple(query_probs.shape)}.")
     V.check_finite("query_probs", query_probs)
-    if aggregate == "prob_weighted" and not V.is_tracer(query_probs):
-        if np.any(np.asarray(query_probs) < 0):
-            raise ValueError(
-                "`query_probs` must be non-negative for aggregate='prob_weighted' "
-                "(pass probabilities, e.g. softmax of the logits, not logits).")
+    if (aggregate == "prob_weighted" and not V.is_tracer(query_probs)
+            and np.any(np.asarray(query_probs) < 0)):
+        raise ValueError(
+            "`query_probs` must be non-negative for aggregate='prob_weighted' "
+            "(pass probabilities, e.g. softmax of the logits, not logits).")
     n = int(train_x.shape[0])
     return _insertion_jit(jnp.asarray(train_x), jnp.asarray(train_y),
                           _mask_or_ones(train_mask, n), jnp.asarray(val_x), jnp.asarray(val_y),

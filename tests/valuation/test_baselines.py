@@ -19,6 +19,7 @@ from ads_jax.valuation.baselines import (
     knn_banzhaf_msr,
     knn_banzhaf_values,
     knn_loo_values,
+    knn_utility_fn,
     log_binom_half_pmf,
     msr_banzhaf,
     random_values,
@@ -84,7 +85,7 @@ def test_loo_and_banzhaf_match_brute_force(x64, rng, n):
 def test_k_at_least_n_closed_forms(x64, rng):
     """K >= N: nobody is ever kicked out, so Banzhaf_i = a_i / K (averaged) and
     LOO_i = a_i / K too."""
-    tx, ty, vx, vy, dist = _grid_problem(rng, 5)
+    tx, ty, vx, vy, _ = _grid_problem(rng, 5)
     want = (ty[None, :] == vy[:, None]).mean(0) / 7
     for fn in (knn_loo_values, knn_banzhaf_values):
         np.testing.assert_allclose(np.asarray(fn(tx, ty, vx, vy, num_classes=3, k=7)), want,
@@ -92,26 +93,23 @@ def test_k_at_least_n_closed_forms(x64, rng):
 
 
 def test_other_metrics_and_chunking(x64, rng):
-    """Cosine / Euclidean distances computed in NumPy, brute force on them; and
-    the validation chunking does not change the result."""
+    """Cosine / Euclidean distances computed in NumPy, brute force on them; the
+    Euclidean run also splits the 3 validation points into chunks of 2."""
     tx = rng.normal(size=(8, 3))
     vx = rng.normal(size=(3, 3))
     ty = rng.integers(0, 2, 8).astype(np.int32)
     vy = rng.integers(0, 2, 3).astype(np.int32)
-    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
-    dists = {"cosine": 1.0 - unit(vx) @ unit(tx).T,
-             "euclidean": np.sqrt(((vx[:, None] - tx[None]) ** 2).sum(-1))}
-    for metric, dist in dists.items():
-        want_loo, want_ban = brute_force(dist, ty, vy, 3)
-        kw = dict(num_classes=2, k=3, metric=metric)
-        np.testing.assert_allclose(np.asarray(knn_loo_values(tx, ty, vx, vy, **kw)),
-                                   want_loo, atol=1e-13)
-        np.testing.assert_allclose(np.asarray(knn_banzhaf_values(tx, ty, vx, vy, **kw)),
-                                   want_ban, atol=1e-13)
-    # 3 validation points in chunks of 2 (the last one padded)
-    np.testing.assert_allclose(
-        np.asarray(knn_banzhaf_values(tx, ty, vx, vy, num_classes=2, k=3, metric="euclidean",
-                                      val_chunk_size=2)), want_ban, atol=1e-13)
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
+    want_loo, want_ban = brute_force(1.0 - unit(vx) @ unit(tx).T, ty, vy, 3)
+    kw = {"num_classes": 2, "k": 3, "metric": "cosine"}
+    np.testing.assert_allclose(np.asarray(knn_loo_values(tx, ty, vx, vy, **kw)), want_loo,
+                               atol=1e-13)
+    np.testing.assert_allclose(np.asarray(knn_banzhaf_values(tx, ty, vx, vy, **kw)), want_ban,
+                               atol=1e-13)
+    _, want_ban = brute_force(np.sqrt(((vx[:, None] - tx[None]) ** 2).sum(-1)), ty, vy, 3)
+    got = knn_banzhaf_values(tx, ty, vx, vy, num_classes=2, k=3, metric="euclidean",
+                             val_chunk_size=2)
+    np.testing.assert_allclose(np.asarray(got), want_ban, atol=1e-13)
 
 
 def test_train_mask_padding_rows_are_absent(x64, rng):
@@ -202,6 +200,17 @@ def knn_case():
     return tx, ty, vx, vy, exact
 
 
+def test_knn_utility_fn_matches_enumeration(knn_case):
+    tx, ty, vx, vy, _ = knn_case
+    n = tx.shape[0]
+    masks = np.arange(2**n)
+    member = ((masks[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+    dist = ((vx[:, None].astype(np.float64) - tx[None]) ** 2).sum(-1)
+    want = np.mean([_utilities(dist[b], ty, vy[b], 3) for b in range(vx.shape[0])], axis=0)
+    got = jax.jit(lambda mem: knn_utility_fn(tx, ty, vx, vy, k=3)(mem))(member)
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-6)
+
+
 def test_msr_knn_banzhaf_within_4_standard_errors(knn_case):
     """Exact values within 4 standard errors; padding players (interleaved) are
     never sampled and get value 0 and standard error 0."""
@@ -273,7 +282,7 @@ def test_msr_generic_utility_and_formulas():
 
 
 def test_msr_bad_arguments():
-    util = lambda mem: jnp.zeros(mem.shape[0])  # noqa: E731
+    util = lambda mem: jnp.zeros(mem.shape[0])
     with pytest.raises(ValueError, match="num_samples"):
         msr_banzhaf(jax.random.key(0), util, 4, num_samples=1)
     with pytest.raises(TypeError, match="utility_fn"):

@@ -155,7 +155,7 @@ def test_insertion_estimate_end_to_end(x64, grid_case):
 
 def test_bad_inputs(grid_case):
     tx, ty, vx, vy, qx = grid_case
-    kw = dict(num_classes=C, k=3)
+    kw = {"num_classes": C, "k": 3}
     with pytest.raises(ValueError, match="query_x"):
         joining_values(tx, ty, vx, vy, qx[:, :1], **kw)
     with pytest.raises(ValueError, match="query_x"):
