@@ -28,6 +28,7 @@ from ads_jax.acquisition.program import (
     preselect_stage,
     select_stage,
     valuation_stage,
+    _valuation_key,
 )
 
 __all__ = ["STAGES", "profile_acquisition"]
@@ -41,8 +42,8 @@ def _stage_programs(config: AcquisitionConfig, mesh):
     comps = config.components()
     mesh = auto_mesh(check_mesh("mesh", mesh))
 
-    def valuation(inputs):
-        return valuation_stage(comps, inputs, mesh)
+    def valuation(key, inputs):
+        return valuation_stage(comps, key, inputs, mesh)
 
     def estimation(inputs, train_values):
         return estimation_stage(comps, inputs, train_values, mesh)
@@ -82,7 +83,7 @@ def profile_acquisition(key, inputs: AcquisitionInputs, config: AcquisitionConfi
         values = train_values = None
         if comps.prefilter is not None and comps.prefilter.uses_values:
             t0 = time.perf_counter()
-            train_values = jax.block_until_ready(valuation(inputs))
+            train_values = jax.block_until_ready(valuation(_valuation_key(key), inputs))
             t1 = time.perf_counter()
             values = jax.block_until_ready(estimation(inputs, train_values))
             t2 = time.perf_counter()

@@ -176,13 +176,13 @@ def _m_table(config: AcquisitionConfig, n_rows: int) -> np.ndarray:
     return np.asarray(t, np.int32)
 
 
-def valuation_stage(comps: Components, inputs: AcquisitionInputs, mesh=None):
+def valuation_stage(comps: Components, key, inputs: AcquisitionInputs, mesh=None):
     """Stage 1: (L,) float values of the labeled points (0 at padding rows)."""
     lab_mask, _ = _masks(inputs)
     train_mask = lab_mask if inputs.labeled_mask is not None else None
     return comps.valuation.values(inputs.labeled_emb, inputs.labeled_y, inputs.val_emb,
                                   inputs.val_y, num_classes=inputs.num_classes,
-                                  train_mask=train_mask, mesh=mesh)
+                                  train_mask=train_mask, mesh=mesh, key=key)
 
 
 def estimation_stage(comps: Components, inputs: AcquisitionInputs, train_values, mesh=None):
@@ -301,6 +301,12 @@ def _subpool(labeled_emb, labeled_y, labeled_probs, lab_mask, pool_emb, pool_pro
     return sub, is_lab, is_cand, jnp.where(is_cand, ci, -1).astype(jnp.int32)
 
 
+def _valuation_key(key):
+    """The key of randomised valuations: ``fold_in(key, 2)`` (the pre-filter and the
+    selector use ``split(key)``, so their streams do not depend on it)."""
+    return jax.random.fold_in(key, 2)
+
+
 def acquisition_program(comps: Components, config: AcquisitionConfig, mesh, key,
                         inputs: AcquisitionInputs) -> AcquisitionResult:
     """The whole step as one pure function of ``(key, inputs)`` (stages 1-4)."""
@@ -310,7 +316,7 @@ def acquisition_program(comps: Components, config: AcquisitionConfig, mesh, key,
     key_filter, key_select = jax.random.split(key)
     values = train_values = None
     if comps.prefilter is not None and comps.prefilter.uses_values:
-        train_values = valuation_stage(comps, inputs, mesh)
+        train_values = valuation_stage(comps, _valuation_key(key), inputs, mesh)
         values = estimation_stage(comps, inputs, train_values, mesh)
     cand_idx, mask, m_valid = preselect_stage(comps, config, key_filter, inputs, values, mesh)
     idx = select_stage(comps, config, key_select, inputs, cand_idx, m_valid, train_values,

@@ -36,6 +36,9 @@ from ads_jax.valuation.registry import (
 )
 from ads_jax.valuation.knn_shapley import METHODS, TRAIN_AXIS, knn_shapley, knn_variant, knn_variants
 from ads_jax.valuation.variants import BUILTIN_VALUATIONS, ThresholdOptions
+from ads_jax.valuation.baselines import (knn_banzhaf_msr, knn_banzhaf_values, knn_loo_values,
+                                        msr_banzhaf, random_values)
+from ads_jax.valuation.insertion import insertion_estimate, joining_values
 from ads_jax.valuation.estimators import KNNRegressionOptions
 from ads_jax.valuation.recursions import (
     JIA,
@@ -50,6 +53,13 @@ from ads_jax.valuation.tmc import TMCResult, tmc_logistic_values, tmc_shapley
 __all__ = [
     "knn_shapley",
     "knn_variant",
+    "knn_loo_values",
+    "knn_banzhaf_values",
+    "knn_banzhaf_msr",
+    "msr_banzhaf",
+    "random_values",
+    "joining_values",
+    "insertion_estimate",
     "knn_variants",
     "tmc_shapley",
     "TMCResult",

@@ -72,6 +72,7 @@ from jax import lax
 
 from ads_jax import _validation as V
 from ads_jax.distances import METRICS, _pairwise, metric_frame, to_frame
+from ads_jax.valuation.registry import Valuation, register_valuation
 from ads_jax.valuation.sorting import sort_matches, sort_with_ranks
 
 __all__ = [
@@ -649,3 +650,55 @@ def random_values(key, n: int, *, train_mask=None) -> jax.Array:
     if train_mask is None:
         return u
     return jnp.where(jnp.asarray(train_mask, bool), u, jnp.zeros((), jnp.float32))
+
+
+# ---------------------------------------------------------------------------
+# Registrations: the baselines as valuation components (acquisition.valuation.name).
+# ---------------------------------------------------------------------------
+
+
+def loo(*, k: int, metric: str) -> Valuation:
+    """``loo``: KNN leave-one-out under the ``jia`` utility (:func:`knn_loo_values`)."""
+    def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+               key=None):
+        return knn_loo_values(train_x, train_y, val_x, val_y, num_classes=num_classes, k=k,
+                              metric=metric, train_mask=train_mask)
+
+    return Valuation(values=values)
+
+
+def banzhaf(*, k: int, metric: str, method: str = "exact", num_samples: int = 2000) -> Valuation:
+    """``banzhaf``: KNN Data Banzhaf of the ``jia`` utility.
+
+    ``method="exact"`` (closed form, :func:`knn_banzhaf_values`) or ``"msr"``
+    (Maximum Sample Reuse with ``num_samples`` subsets, :func:`knn_banzhaf_msr`;
+    its standard errors come from calling that function directly).
+    """
+    V.check_choice("valuation.options.method", method, ("exact", "msr"))
+    V.check_int("valuation.options.num_samples", num_samples, minimum=2)
+
+    def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+               key=None):
+        if method == "exact":
+            return knn_banzhaf_values(train_x, train_y, val_x, val_y, num_classes=num_classes,
+                                      k=k, metric=metric, train_mask=train_mask)
+        v, _ = knn_banzhaf_msr(key, train_x, train_y, val_x, val_y, num_classes=num_classes,
+                               k=k, num_samples=num_samples, metric=metric,
+                               train_mask=train_mask)
+        return jnp.nan_to_num(v)  # a player never sampled: NaN -> 0
+
+    return Valuation(values=values)
+
+
+def random(*, k: int, metric: str) -> Valuation:
+    """``random``: i.i.d. uniform values (the control; no validation set needed)."""
+    def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+               key=None):
+        return random_values(key, int(train_x.shape[0]), train_mask=train_mask)
+
+    return Valuation(values=values, needs_validation=False)
+
+
+register_valuation("loo", loo)
+register_valuation("banzhaf", banzhaf)
+register_valuation("random", random)

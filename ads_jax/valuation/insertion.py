@@ -65,7 +65,8 @@ from ads_jax.valuation.baselines import (
     masked_distances,
     sorted_distances,
 )
-from ads_jax.valuation.regression import AGGREGATES, _aggregate
+from ads_jax.valuation.registry import EstimateInputs, Estimator, Valuation, register_estimator
+from ads_jax.valuation.regression import AGGREGATES, KNNRegressionOptions, _aggregate
 
 __all__ = ["aggregate_top_classes", "insertion_estimate", "joining_values"]
 
@@ -280,3 +281,30 @@ def insertion_estimate(train_x, train_y, val_x, val_y, query_x, query_probs, *,
                           val_chunk=_val_chunk(val_chunk_size, n, int(val_x.shape[0])),
                         query_chunk=query_chunk,
                           sorter=_default_sorter(), top_t=top_t, aggregate=aggregate)
+
+
+# ---------------------------------------------------------------------------
+# Registration: the exact joining value as a value estimator
+# (acquisition.estimator.name=insertion).
+# ---------------------------------------------------------------------------
+
+
+def insertion(top_t: int = KNNRegressionOptions.top_t,
+              aggregate: str = KNNRegressionOptions.aggregate) -> Estimator:
+    """``insertion``: for every pool point and each of its top-T classes, the exact
+    value it would have under the configured valuation if it joined the labeled
+    set with that class (the valuation's ``joining_values``; ``jia`` has one),
+    aggregated like ``knn_regression`` (same option names and defaults)."""
+    V.check_positive_int("estimator.options.top_t", top_t)
+    V.check_choice("estimator.options.aggregate", aggregate, AGGREGATES)
+
+    def estimate(x: EstimateInputs, *, valuation: Valuation, mesh=None):
+        vals = valuation.joining_values(x.labeled_emb, x.labeled_y, x.val_emb, x.val_y,
+                                        x.pool_emb, num_classes=x.num_classes,
+                                        train_mask=x.labeled_mask, mesh=mesh)
+        return aggregate_top_classes(vals, x.pool_probs, top_t=top_t, aggregate=aggregate)
+
+    return Estimator(estimate=estimate, needs_joining=True)
+
+
+register_estimator("insertion", insertion)

@@ -375,7 +375,8 @@ def knn_variant(recursion: Recursion | None, *, options: type | None = None,
         typed = options(**opts) if options is not None else None
         tau = typed.tau if recursion is None else None
 
-        def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None):
+        def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+                   key=None):
             return knn_shapley_unchecked(
                 train_x, train_y, val_x, val_y, num_classes=num_classes, k=k,
                 recursion=recursion, tau=tau, metric=metric, mesh=mesh,

@@ -15,7 +15,7 @@ options and returns a :class:`Valuation`; an estimator factory takes its
 options and returns an :class:`Estimator`::
 
     def my_valuation(*, k, metric, temperature: float = 1.0) -> Valuation:
-        def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask, mesh):
+        def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask, mesh, key):
             ...                                         # (N,) float, jittable
         return Valuation(values=values)
 
@@ -62,10 +62,11 @@ class Valuation(NamedTuple):
 
     Attributes:
       values: ``values(train_x (N, d) float, train_y (N,) int32, val_x (M, d)
-        float, val_y (M,) int32, *, num_classes, train_mask, mesh) -> (N,)
+        float, val_y (M,) int32, *, num_classes, train_mask, mesh, key) -> (N,)
         float``: the value of every labeled point. ``train_mask`` is None or an
         (N,) bool array whose False rows are padding of a fixed-capacity buffer
-        (absent players: value 0, no influence on the others). Inputs arrive
+        (absent players: value 0, no influence on the others); ``key`` a PRNG
+        key for randomised rules (deterministic rules ignore it). Inputs arrive
         validated; must be traceable when ``traceable``.
       joining_values: optional ``joining_values(train_x, train_y, val_x, val_y,
         query_x (Q, d), *, num_classes, train_mask, mesh) -> (Q, C)``: the value

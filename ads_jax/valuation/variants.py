@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from ads_jax import _validation as V
+from ads_jax.valuation.insertion import joining_values
 from ads_jax.valuation.knn_shapley import knn_variant
 from ads_jax.valuation.recursions import JIA, SOFT
 from ads_jax.valuation.registry import register_valuation
@@ -69,7 +70,7 @@ def _threshold_examples(dist: np.ndarray) -> list[dict]:
     return [{"tau": float(t)} for t in [0.0, *mids, float(u.max()) + 1.0]]
 
 
-register_valuation("jia", knn_variant(JIA), utility=jia_utility)
+register_valuation("jia", knn_variant(JIA, joining_values=joining_values), utility=jia_utility)
 register_valuation("soft", knn_variant(SOFT), utility=soft_utility)
 register_valuation("threshold", knn_variant(None, options=ThresholdOptions),
                    utility=threshold_utility, example_options=_threshold_examples)
