@@ -224,25 +224,25 @@ def fit_linear_head_unchecked(key, x, y, weight, l2, tol, *, num_classes: int, m
         return jnp.sum(w * ce) * inv_sw + 0.5 * l2 * jnp.sum(kern * kern)
 
     opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(objective)
     p0 = {"kernel": jnp.zeros((d, c), _F32), "bias": jnp.zeros((c,), _F32)}
     v0, g0 = jax.value_and_grad(objective)(p0)
-    s0 = opt.init(p0)
 
     def cond(carry):
-        _, _, k, _, gnorm = carry
+        _, _, k, _, _, gnorm = carry
         return (k < max_iter) & (gnorm >= tol)
 
     def body(carry):
-        p, s, k, _, _ = carry
-        value, grad = value_and_grad(p, state=s)
+        p, s, k, value, grad, _ = carry
         updates, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=objective)
         p = optax.apply_updates(p, updates)
-        # The line search stored F and its gradient at the new iterate.
-        return (p, s, k + 1, otu.tree_get(s, "value"), otu.tree_norm(otu.tree_get(s, "grad")))
+        # The line search stored F and its gradient at the new iterate (what
+        # optax.value_and_grad_from_state reads, without its lax.cond, which
+        # under vmap would evaluate the objective every iteration).
+        value, grad = otu.tree_get(s, "value"), otu.tree_get(s, "grad")
+        return p, s, k + 1, value, grad, otu.tree_norm(grad)
 
-    init = (p0, s0, jnp.int32(0), v0.astype(_F32), otu.tree_norm(g0).astype(_F32))
-    p, _, iters, loss, gnorm = lax.while_loop(cond, body, init)
+    init = (p0, opt.init(p0), jnp.int32(0), v0, g0, otu.tree_norm(g0))
+    p, _, iters, loss, _, gnorm = lax.while_loop(cond, body, init)
     kern = p["kernel"]
     variables = {"params": {"classifier": {"kernel": kern, "bias": p["bias"] - mu @ kern}}}
     info = {"iterations": iters, "loss": loss, "grad_norm": gnorm, "converged": gnorm < tol}

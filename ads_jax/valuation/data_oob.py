@@ -12,7 +12,8 @@ atypical point is predicted wrongly by the models that did not see it and gets
 a low value. The paper uses random forests; here the model is the linear head
 of proxy mode (:func:`ads_jax.training.heads.fit_linear_head`: L2 multinomial
 logistic regression on the frozen features), fitted on all bags at once
-(``vmap`` over bags), with the bag counts as sample weights.
+(``vmap`` over bags, or over chunks of bags: ``bag_batch``), with the bag
+counts as sample weights.
 
 Conventions
 -----------
@@ -43,6 +44,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from ads_jax import _validation as V
 from ads_jax.training.heads import fit_linear_head_unchecked
@@ -70,14 +72,23 @@ def _bag_counts(key: jax.Array, mask: jax.Array, num_bags: int) -> jax.Array:
     return jax.vmap(one_bag)(jnp.arange(num_bags, dtype=jnp.uint32))
 
 
-def _data_oob_core(key, train_x, train_y, mask, l2, tol, *, num_classes, num_bags, max_iter):
+def _data_oob_core(key, train_x, train_y, mask, l2, tol, *, num_classes, num_bags, max_iter,
+                   bag_batch):
     """Traceable core of :func:`data_oob_values` (no checks)."""
     x = jnp.asarray(train_x, _F32)
     y = jnp.asarray(train_y, jnp.int32)
     counts = _bag_counts(key, mask, num_bags)  # (B, N)
-    fit = jax.vmap(lambda w: fit_linear_head_unchecked(
-        None, x, y, w, l2, tol, num_classes=num_classes, max_iter=max_iter)[0])
-    variables = fit(counts)
+
+    def fit(w):
+        return fit_linear_head_unchecked(None, x, y, w, l2, tol, num_classes=num_classes,
+                                         max_iter=max_iter)[0]
+
+    if bag_batch is None or bag_batch >= num_bags:
+        variables = jax.vmap(fit)(counts)
+    elif bag_batch == 1:  # one bag after the other, unbatched
+        variables = lax.map(fit, counts)
+    else:  # vmap within chunks of bag_batch bags, one chunk after the other
+        variables = lax.map(fit, counts, batch_size=bag_batch)
     p = variables["params"]["classifier"]
     logits = jnp.einsum("nd,bdc->bnc", x, p["kernel"]) + p["bias"][:, None, :]
     correct = (jnp.argmax(logits, axis=-1) == y[None, :]).astype(_F32)  # (B, N)
@@ -90,7 +101,8 @@ def _data_oob_core(key, train_x, train_y, mask, l2, tol, *, num_classes, num_bag
     return jnp.where(mask, jnp.where(has, value, fill), 0.0).astype(_F32)
 
 
-_data_oob_jit = jax.jit(_data_oob_core, static_argnames=("num_classes", "num_bags", "max_iter"))
+_data_oob_jit = jax.jit(_data_oob_core,
+                        static_argnames=("num_classes", "num_bags", "max_iter", "bag_batch"))
 _bag_counts_jit = jax.jit(_bag_counts, static_argnames=("num_bags",))
 
 
@@ -128,11 +140,11 @@ def bag_counts(key, n: int, *, num_bags: int = 64, train_mask=None) -> jax.Array
 
 def data_oob_values(key, train_x, train_y, *, num_classes: int, num_bags: int = 64,
                     l2: float = 1e-3, max_iter: int = 500, tol: float = 1e-5,
-                    train_mask=None) -> jax.Array:
+                    train_mask=None, bag_batch: int | None = None) -> jax.Array:
     """Data-OOB values of training points with the linear head (module doc).
 
-    Jittable with static ``num_classes, num_bags, max_iter`` (the checks run
-    only on concrete inputs).
+    Jittable with static ``num_classes, num_bags, max_iter, bag_batch`` (the
+    checks run only on concrete inputs).
 
     Args:
       key: PRNG key (typed or legacy): the bags.
@@ -146,6 +158,14 @@ def data_oob_values(key, train_x, train_y, *, num_classes: int, num_bags: int = 
         :func:`~ads_jax.training.heads.fit_linear_head`.
       max_iter: L-BFGS iterations per bag (>= 1). tol: gradient tolerance.
       train_mask: optional (N,) bool, False for padding rows.
+      bag_batch: ``None`` (default) fits all bags in one ``vmap``; an int k
+        fits chunks of k bags (vmapped) one after the other
+        (``lax.map(..., batch_size=k)``). Same values. A vmapped
+        ``while_loop`` runs until its slowest lane converges and evaluates
+        both branches of the line search's ``lax.cond``: on a CPU, k = 1
+        (plain ``lax.map``, no vmap) is about 3.5x faster than one vmap of
+        32 bags (5,000 x 128 features); on an accelerator the vmap fills
+        the device.
 
     Returns:
       (N,) float32 values in [0, 1]; 0 on padding rows.
@@ -167,5 +187,7 @@ def data_oob_values(key, train_x, train_y, *, num_classes: int, num_bags: int = 
         V.check_number("l2", l2, lo=0, lo_open=True)
     if not V.is_tracer(tol):
         V.check_number("tol", tol, lo=0)
+    bag_batch = V.check_int("bag_batch", bag_batch, minimum=1, allow_none=True)
     return _data_oob_jit(key, train_x, jnp.asarray(train_y, jnp.int32), mask, l2, tol,
-                         num_classes=num_classes, num_bags=num_bags, max_iter=max_iter)
+                         num_classes=num_classes, num_bags=num_bags, max_iter=max_iter,
+                         bag_batch=bag_batch)

@@ -93,13 +93,13 @@ def test_padding_rows_do_not_change_the_fit(digits_feats):
     x, y, _, _ = digits_feats
     x, y = x[:300], y[:300]
     rng = np.random.default_rng(1)
-    n_pad = 100
+    n_pad = N_TRAIN - 300  # the fixture's buffer size: its compilation is reused
     # Padding rows anywhere, with finite junk features and invalid labels.
     order = rng.permutation(300 + n_pad)
     xp = np.concatenate([x, 5 * rng.normal(size=(n_pad, 64)).astype(np.float32)])[order]
     yp = np.concatenate([y, -np.ones(n_pad, np.int32)])[order]
     wp = np.concatenate([np.ones(300, np.float32), np.zeros(n_pad, np.float32)])[order]
-    kw = dict(num_classes=C, l2=1e-2, max_iter=500, tol=1e-6)
+    kw = dict(num_classes=C, l2=1e-2, max_iter=500, tol=1e-6)  # l2, tol: traced
     v, _ = fit_linear_head(jax.random.key(0), x, y, np.ones(300, np.float32), **kw)
     vp, _ = fit_linear_head(jax.random.key(0), xp, yp, wp, **kw)
     for a, b in zip(_kb(v), _kb(vp)):
@@ -124,20 +124,20 @@ def test_jit_and_vmap_over_key_and_weight_equal_a_python_loop(digits_feats):
             np.testing.assert_allclose(a, b, atol=2e-4)
 
 
-def test_degenerate_weights():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(60, 4)).astype(np.float32)
-    y = np.arange(60, dtype=np.int32) % 3
+def test_degenerate_weights(digits_feats):
+    x, y, _, _ = digits_feats
+    x, y = x[:300], y[:300]  # the shapes of the padding test: its compilation is reused
+    kw = dict(num_classes=C, l2=1e-2, max_iter=500, tol=1e-6)
     # All weights 0: the objective is the ridge only -> W = 0, b = 0.
-    v, info = fit_linear_head(jax.random.key(0), x, y, np.zeros(60, np.float32), num_classes=3)
+    v, info = fit_linear_head(jax.random.key(0), x, y, np.zeros(300, np.float32), **kw)
     assert all(np.all(a == 0) for a in _kb(v)) and bool(info["converged"])
     # Class 2 absent (weight 0): finite params, negligible probability for it.
     w = (y != 2).astype(np.float32)
-    v, _ = fit_linear_head(jax.random.key(0), x, y, w, num_classes=3, l2=1e-2)
+    v, _ = fit_linear_head(jax.random.key(0), x, y, w, **kw)
     kern, bias = _kb(v)
     assert np.isfinite(kern).all() and np.isfinite(bias).all()
     p = softmax(x @ kern + bias, axis=1)
-    assert p[:, 2].max() < 1e-3
+    assert p[:, 2].max() < 1e-3 < p[:, 3].max()
 
 
 def test_linear_head_input_errors():
@@ -147,10 +147,9 @@ def test_linear_head_input_errors():
     key = jax.random.key(0)
     x_nan = x.copy()
     x_nan[0, 0] = np.nan
+    # (Junk labels on padding rows are fine: test_padding_rows_do_not_change_the_fit.)
     with pytest.raises(ValueError, match="`y` must contain labels in"):
         fit_linear_head(key, x, y, ok, num_classes=2)
-    # The same junk label on a padding row is fine.
-    fit_linear_head(key, x, y, np.array([1, 1, 1, 1, 0], np.float32), num_classes=2)
     with pytest.raises(ValueError, match="`weight` must be >= 0"):
         fit_linear_head(key, x, y, -ok, num_classes=8)
     with pytest.raises(ValueError, match="`weight` must have one entry per row"):
@@ -220,29 +219,32 @@ def test_mlp_head_learns_xor_that_the_linear_head_cannot(xor, mlp_fit):
     assert (np.asarray(lin).argmax(1) == yt).mean() < 0.7
 
 
-def test_mlp_early_stopping_returns_the_best_validation_epoch(xor, mlp_fit):
-    x, y, xv, yv, _, _ = xor
-    v, h = mlp_fit
+def test_mlp_early_stopping_returns_the_best_validation_epoch(xor):
+    x, y, xv, _, _, _ = xor
+    # Coin-flip validation labels: the validation accuracy wanders, peaks at
+    # some epoch, and early stopping must fire and return that epoch's params.
+    # (Same shapes as the `mlp_fit` fixture: no new compilation.)
+    yv = np.random.default_rng(1).integers(0, 2, 100).astype(np.int32)
+    v, h = fit_mlp_head(jax.random.key(0), x, y, np.ones(300, np.float32), xv, yv, **MLP_KW)
     run = int(h["epochs_run"])
     best = int(h["best_epoch"])
     acc, loss = np.asarray(h["val_acc"]), np.asarray(h["val_loss"])
     assert np.isfinite(acc[:run]).all() and np.isnan(acc[run:]).all()
     # Best = highest accuracy, ties -> lowest loss; stopped `patience` epochs later.
     top = np.flatnonzero(acc[:run] == acc[:run].max())
+    assert len(top) > 1  # this run has ties in accuracy: the lower loss must win
     assert best == top[np.argmin(loss[top])]
     assert run == min(MLP_KW["epochs"], best + MLP_KW["patience"] + 1)
-    # The returned params are that epoch's: recompute its validation metrics ...
+    assert best < run - 1 and run < MLP_KW["epochs"]  # stopped early, best not the last
+    # The returned params are that epoch's: recompute the validation metrics
+    # (the loss identifies the epoch: every epoch's loss is different).
     logits, _ = MLPHead(2, hidden=16).apply(v, xv)
     logits = np.asarray(logits, np.float64)
     np.testing.assert_allclose((logits.argmax(1) == yv).mean(), acc[best], atol=1e-6)
-    ce = logsumexp(logits, axis=1) - logits[np.arange(100), yv]
-    np.testing.assert_allclose(ce.mean(), loss[best], rtol=1e-4)
-    # ... and retrain for exactly best + 1 epochs without early stopping: same params.
-    kw = dict(MLP_KW, epochs=best + 1, patience=None)
-    v2, h2 = fit_mlp_head(jax.random.key(0), x, y, np.ones(300, np.float32), xv, yv, **kw)
-    assert int(h2["best_epoch"]) == best
-    for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(v2)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    ce = (logsumexp(logits, axis=1) - logits[np.arange(100), yv]).mean()
+    gaps = np.abs(loss[:run] - ce)
+    assert np.argmin(gaps) == best and gaps[best] < 1e-5 * ce
+    assert np.delete(gaps, best).min() > 1e-3 * ce
 
 
 def test_mlp_padding_rows_are_excluded(xor, mlp_fit):

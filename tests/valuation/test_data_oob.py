@@ -77,6 +77,10 @@ def test_vmapped_bags_equal_a_python_loop_of_fits(blobs, values):
         p = v["params"]["classifier"]
         correct[b] = (x @ np.asarray(p["kernel"]) + np.asarray(p["bias"])).argmax(1) == y
     np.testing.assert_allclose(values, _oob_values(counts, correct), atol=1e-6)
+    # bag_batch=1: the bags one after the other (lax.map, no vmap), same values.
+    seq = data_oob_values(jax.random.key(1), x, y, num_classes=C, num_bags=B, l2=L2,
+                          max_iter=500, tol=1e-6, bag_batch=1)
+    np.testing.assert_allclose(seq, values, atol=1e-6)
 
 
 def test_mislabeled_points_get_low_values(values):
@@ -85,7 +89,7 @@ def test_mislabeled_points_get_low_values(values):
     assert ((values >= 0) & (values <= 1)).all()
 
 
-def test_padding_anywhere_gives_the_unpadded_values_and_zero(blobs, values):
+def test_padding_anywhere_jit_and_bag_chunks_give_the_unpadded_values(blobs, values):
     x, y = blobs
     rng = np.random.default_rng(3)
     n_pad = 17
@@ -99,9 +103,11 @@ def test_padding_anywhere_gives_the_unpadded_values_and_zero(blobs, values):
     np.testing.assert_array_equal(counts[:, mask],
                                   np.asarray(bag_counts(jax.random.key(1), N, num_bags=B)))
     assert (counts[:, ~mask] == 0).all()
-    fn = jax.jit(data_oob_values, static_argnames=("num_classes", "num_bags", "max_iter"))
+    # Jitted whole, and with the bags in vmapped chunks of 4 (lax.map).
+    fn = jax.jit(data_oob_values,
+                 static_argnames=("num_classes", "num_bags", "max_iter", "bag_batch"))
     vp = np.asarray(fn(jax.random.key(1), xp, yp, num_classes=C, num_bags=B, l2=L2,
-                       max_iter=500, tol=1e-6, train_mask=mask))
+                       max_iter=500, tol=1e-6, train_mask=mask, bag_batch=4))
     np.testing.assert_allclose(vp[mask], values, atol=1e-6)
     assert (vp[~mask] == 0).all()
 
@@ -157,3 +163,5 @@ def test_input_errors(blobs):
         data_oob_values(key, x, y, num_classes=C, num_bags=0)
     with pytest.raises(ValueError, match="`l2` must be in"):
         data_oob_values(key, x, y, num_classes=C, l2=-1.0)
+    with pytest.raises(ValueError, match="`bag_batch` must be >= 1"):
+        data_oob_values(key, x, y, num_classes=C, bag_batch=0)
