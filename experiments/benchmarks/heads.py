@@ -8,7 +8,8 @@ Workload: 30,000 x 128 float32 features from a 10-class Gaussian mixture
 * ``fit_mlp_head``: defaults (hidden 256, batch 256, lr 1e-3, <= 100 epochs,
   patience 10) -- its time depends on when early stopping fires, printed;
 * ``data_oob_values``: 64 bags of the linear head on the first ``--oob-n``
-  points (a labeled set's size).
+  points (a labeled set's size), for each ``--oob-bag-batch`` (1: bags one
+  after the other; none: all bags in one vmap), median of ``--oob-repeats``.
 
     python experiments/benchmarks/heads.py
     python experiments/benchmarks/heads.py --repeats 5 --n 100000
@@ -65,6 +66,9 @@ def main(argv=None):
     ap.add_argument("--n-val", type=int, default=5_000)
     ap.add_argument("--oob-n", type=int, default=5_000)
     ap.add_argument("--oob-bags", type=int, default=64)
+    ap.add_argument("--oob-bag-batch", default="1,none",
+                    help="comma-separated bag_batch values to time (int or none)")
+    ap.add_argument("--oob-repeats", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
 
@@ -94,10 +98,13 @@ def main(argv=None):
           f"{t / run * 1e3:.1f} ms/epoch, val acc {float(np.nanmax(hist['val_acc'])):.4f}")
 
     m = min(args.oob_n, args.n)
-    t, vals = timed(lambda: data_oob_values(key, x[:m], y[:m], num_classes=args.classes,
-                                            num_bags=args.oob_bags), args.repeats)
-    print(f"data_oob_values  {t:8.3f} s   N={m}, {args.oob_bags} bags, "
-          f"mean value {float(np.mean(vals)):.4f}")
+    for bb in args.oob_bag_batch.split(","):
+        bag_batch = None if bb.strip().lower() == "none" else int(bb)
+        t, vals = timed(lambda: data_oob_values(key, x[:m], y[:m], num_classes=args.classes,
+                                                num_bags=args.oob_bags, bag_batch=bag_batch),
+                        args.oob_repeats)
+        print(f"data_oob_values  {t:8.3f} s   N={m}, {args.oob_bags} bags, "
+              f"bag_batch={bag_batch}, mean value {float(np.mean(vals)):.4f}")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,21 @@ def test_mlp_head_learns_xor_that_the_linear_head_cannot(xor, mlp_fit):
     assert (np.asarray(lin).argmax(1) == yt).mean() < 0.7
 
 
+def test_two_classes_match_sklearn_binary_logistic_regression(xor):
+    # (Shapes of the XOR linear fit: one compilation.) scikit-learn fits one
+    # vector v = w_1 - w_0; the symmetric softmax penalises |w_0|^2 + |w_1|^2
+    # = |v|^2 / 2 at the optimum, hence C = 2 / (l2 * n).
+    x, _, _, _, _, _ = xor
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int32)
+    v, _ = fit_linear_head(jax.random.key(0), x, y, np.ones(300, np.float32), num_classes=2,
+                           l2=1e-2, tol=1e-7)
+    kern, bias = _kb(v)
+    sk = LogisticRegression(C=2 / (1e-2 * 300), tol=1e-12, max_iter=10_000)
+    sk.fit(x.astype(np.float64), y)
+    np.testing.assert_allclose(kern[:, 1] - kern[:, 0], sk.coef_[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bias[1] - bias[0], sk.intercept_[0], rtol=1e-4, atol=1e-5)
+
+
 def test_mlp_early_stopping_returns_the_best_validation_epoch(xor):
     x, y, xv, _, _, _ = xor
     # Coin-flip validation labels: the validation accuracy wanders, peaks at

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ads_jax.training.heads import fit_linear_head
 from ads_jax.valuation.data_oob import bag_counts, data_oob_values
 
 N, D, C, B = 60, 4, 3, 8
@@ -66,18 +65,10 @@ def test_values_equal_sklearn_on_the_same_bags(blobs, values):
     np.testing.assert_allclose(values, _oob_values(counts, correct), atol=1e-6)
 
 
-def test_vmapped_bags_equal_a_python_loop_of_fits(blobs, values):
+def test_sequential_bags_give_the_same_values(blobs, values):
+    # bag_batch=1: the bags one after the other (lax.map, no vmap). (The vmapped
+    # fit itself equals a Python loop of fits: tests/training/test_heads.py.)
     x, y = blobs
-    counts = np.asarray(bag_counts(jax.random.key(1), N, num_bags=B))
-    correct = np.zeros((B, N))
-    for b in range(B):
-        v, info = fit_linear_head(jax.random.key(b), x, y, counts[b], num_classes=C, l2=L2,
-                                  max_iter=500, tol=1e-6)
-        assert bool(info["converged"])
-        p = v["params"]["classifier"]
-        correct[b] = (x @ np.asarray(p["kernel"]) + np.asarray(p["bias"])).argmax(1) == y
-    np.testing.assert_allclose(values, _oob_values(counts, correct), atol=1e-6)
-    # bag_batch=1: the bags one after the other (lax.map, no vmap), same values.
     seq = data_oob_values(jax.random.key(1), x, y, num_classes=C, num_bags=B, l2=L2,
                           max_iter=500, tol=1e-6, bag_batch=1)
     np.testing.assert_allclose(seq, values, atol=1e-6)
