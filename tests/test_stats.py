@@ -8,8 +8,14 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import balanced_accuracy_score
 
-from ads_jax.stats import (PairedComparison, balanced_accuracy, compare, format_comparison,
-                           learning_curve_area, paired_difference)
+from ads_jax.stats import (
+    PairedComparison,
+    balanced_accuracy,
+    compare,
+    format_comparison,
+    learning_curve_area,
+    paired_difference,
+)
 
 
 @pytest.mark.parametrize("n,conf", [(2, 0.95), (5, 0.9), (12, 0.99)])

@@ -209,7 +209,7 @@ def fit_linear_head_unchecked(key, x, y, weight, l2, tol, *, num_classes: int, m
     """
     del key
     x = jnp.asarray(x, _F32)
-    n, d = x.shape
+    d = x.shape[1]
     c = num_classes
     w = jnp.asarray(weight, _F32)
     l2 = jnp.asarray(l2, _F32)

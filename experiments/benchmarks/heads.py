@@ -100,9 +100,9 @@ def main(argv=None):
     m = min(args.oob_n, args.n)
     for bb in args.oob_bag_batch.split(","):
         bag_batch = None if bb.strip().lower() == "none" else int(bb)
-        t, vals = timed(lambda: data_oob_values(key, x[:m], y[:m], num_classes=args.classes,
-                                                num_bags=args.oob_bags, bag_batch=bag_batch),
-                        args.oob_repeats)
+        t, vals = timed(lambda bag_batch=bag_batch: data_oob_values(
+            key, x[:m], y[:m], num_classes=args.classes, num_bags=args.oob_bags,
+            bag_batch=bag_batch), args.oob_repeats)
         print(f"data_oob_values  {t:8.3f} s   N={m}, {args.oob_bags} bags, "
               f"bag_batch={bag_batch}, mean value {float(np.mean(vals)):.4f}")
 
