@@ -175,7 +175,7 @@ def test_selector_options_are_checked_when_the_config_resolves():
     with pytest.raises(ValueError, match=r"coreset.*foo.*Valid options: \['method', 'block_size'\]"):
         resolve_config("tiny", ["acquisition.selector.options.foo=1"])
     cfg = resolve_config("tiny", ["acquisition.selector.options.method=matvec"])
-    assert cfg.acquisition.selector_kwargs() == {"method": "matvec"}
+    assert dict(cfg.acquisition.selector.options) == {"method": "matvec"}
     with pytest.raises(ValueError, match="ads-top"):
         resolve_config("tiny", ["acquisition.arm=ads-top", "loop.arms=[]",
                                   "acquisition.selector.options.method=lazy"])

@@ -39,6 +39,7 @@ from ads_jax.valuation.variants import BUILTIN_VALUATIONS, ThresholdOptions
 from ads_jax.valuation.baselines import (knn_banzhaf_msr, knn_banzhaf_values, knn_loo_values,
                                         msr_banzhaf, random_values)
 from ads_jax.valuation.insertion import insertion_estimate, joining_values
+from ads_jax.valuation.data_oob import data_oob_values
 from ads_jax.valuation.estimators import KNNRegressionOptions
 from ads_jax.valuation.recursions import (
     JIA,
@@ -60,6 +61,7 @@ __all__ = [
     "random_values",
     "joining_values",
     "insertion_estimate",
+    "data_oob_values",
     "knn_variants",
     "tmc_shapley",
     "TMCResult",

@@ -48,6 +48,7 @@ from jax import lax
 
 from ads_jax import _validation as V
 from ads_jax.training.heads import fit_linear_head_unchecked
+from ads_jax.valuation.registry import Valuation, register_valuation
 
 __all__ = ["data_oob_values", "bag_counts"]
 
@@ -192,3 +193,26 @@ def data_oob_values(key, train_x, train_y, *, num_classes: int, num_bags: int = 
     return _data_oob_jit(key, train_x, jnp.asarray(train_y, jnp.int32), mask, l2, tol,
                          num_classes=num_classes, num_bags=num_bags, max_iter=max_iter,
                          bag_batch=bag_batch)
+
+
+def data_oob(*, k: int, metric: str, num_bags: int = 64, l2: float = 1e-3, max_iter: int = 500,
+             tol: float = 1e-5, bag_batch: int | None = 8) -> Valuation:
+    """``data_oob``: Data-OOB values (:func:`data_oob_values`; ``k``/``metric`` unused, no
+    validation set). ``bag_batch`` bags are fitted per ``vmap`` (8: the CPU's best
+    trade-off, BENCHMARKS.md; ``None``: all bags in one ``vmap``)."""
+    V.check_positive_int("valuation.options.num_bags", num_bags)
+    V.check_number("valuation.options.l2", l2, lo=0)
+    V.check_positive_int("valuation.options.max_iter", max_iter)
+    V.check_number("valuation.options.tol", tol, lo=0)
+    V.check_int("valuation.options.bag_batch", bag_batch, minimum=1, allow_none=True)
+
+    def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+               key=None):
+        return data_oob_values(key, train_x, train_y, num_classes=num_classes,
+                               num_bags=num_bags, l2=l2, max_iter=max_iter, tol=tol,
+                               train_mask=train_mask, bag_batch=bag_batch)
+
+    return Valuation(values=values, needs_validation=False)
+
+
+register_valuation("data_oob", data_oob)
