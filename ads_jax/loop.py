@@ -64,9 +64,11 @@ from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_scenario_da
 from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
                                  to_host)
 from ads_jax.experiment import ExperimentConfig
-from ads_jax.models import build_model
+from ads_jax.models import build_model_component
+from ads_jax.records import Record, Times, non_clean_share
+from ads_jax.stats import balanced_accuracy
 from ads_jax.sharding import pool_mesh
-from ads_jax.training import evaluate, fit, predict
+from ads_jax.training import predict
 from ads_jax.rundir import (
     RunLock,
     append_record,
@@ -85,12 +87,9 @@ __all__ = [
     "results_path",
     "checkpoint_dir",
     "fit_checkpoint_dir",
-    "STAGES",
     "RESUMABLE_FIELDS",
 ]
 
-#: Per-round wall-time entries of a record's ``time`` dict.
-STAGES = ("training", "inference", "selection", "compile")
 
 # Loop fields that may differ between the config of a run directory and the
 # config that resumes it: where it lives, which (arm, seed) pairs to run now
@@ -257,14 +256,30 @@ def _check_sizes(cfg: ExperimentConfig, scenario) -> None:
         )
 
 
+def _check_model_inputs(cfg: ExperimentConfig, scenario) -> None:
+    """The model reads what the scenario holds (images or feature vectors), else a clear error."""
+    model = build_model_component(cfg.model, int(scenario.num_classes))
+    has_images = np.ndim(scenario.x_pool) == 4
+    if model.inputs == "images" and not has_images:
+        raise ValueError(
+            f"`model.name`={cfg.model.name!r} trains on images, but `data.dataset`="
+            f"{cfg.data.dataset!r} holds feature vectors: train a head on them with "
+            "model.name=linear or model.name=mlp (proxy mode).")
+    if model.inputs == "features" and has_images:
+        raise ValueError(
+            f"`model.name`={cfg.model.name!r} trains on feature vectors, but `data.dataset`="
+            f"{cfg.data.dataset!r} holds images: give features (data.dataset=features:PATH.npz) "
+            "or embed the images with a frozen backbone (data.backbone=DIR), or use "
+            "model.name=wrn.")
+
+
 class _Trainer:
     """Train / evaluate / embed with a per-seed cache of the round-0 model outputs."""
 
     def __init__(self, cfg: ExperimentConfig, scenario):
-
         self.cfg = cfg
         self.sc = scenario
-        self.model = build_model(cfg.model, int(scenario.num_classes))
+        self.model = build_model_component(cfg.model, int(scenario.num_classes))
         self._cache: dict[tuple, dict] = {}
         # Final labeled-set size: one on-device training buffer (and one compile of
         # the train step) for every round of the run.
@@ -273,7 +288,6 @@ class _Trainer:
 
     def run(self, seed: int, round_: int, labeled: np.ndarray, *, need_embeddings: bool,
             arm: str) -> dict:
-
         cache_key = (seed, round_, labeled.tobytes())
         share = self.cfg.loop.share_initial_round and round_ == 0
         if share and cache_key in self._cache:
@@ -285,23 +299,27 @@ class _Trainer:
             fit_dir = fit_checkpoint_dir(self.cfg.loop.out_dir, "shared" if share else arm,
                                          seed, round_)
         t0 = time.perf_counter()
-        res = fit(train_key, self.model, sc.x_pool[labeled], sc.y_pool[labeled],
-                  sc.x_val, sc.y_val, self.cfg.train, checkpoint_dir=fit_dir,
-                  capacity=self.capacity)
+        module = self.model.module
+        res = self.model.fit(train_key, sc.x_pool[labeled], sc.y_pool[labeled], sc.x_val,
+                             sc.y_val, self.cfg.train, checkpoint_dir=fit_dir,
+                             capacity=self.capacity)
         jax.block_until_ready(res.variables)
         t1 = time.perf_counter()
-        acc = float(evaluate(self.model, res.variables, sc.x_test, sc.y_test, batch_size=bs))
-        out = {"test_accuracy": acc, "best_epoch": int(res.best_epoch)}
+        pred = np.argmax(predict(module, res.variables, sc.x_test, batch_size=bs)["logits"], -1)
+        out = {"test_accuracy": float(np.mean(pred == sc.y_test)),
+               "test_balanced_accuracy": balanced_accuracy(sc.y_test, pred,
+                                                           int(sc.num_classes)),
+               "best_epoch": int(res.best_epoch), "shared": share}
         best = [h for h in res.history if h.get("epoch") == res.best_epoch]
         out["val_accuracy"] = float(best[0]["val_accuracy"]) if best else None
         if need_embeddings:
             if self.devices is not None:  # each process embeds its slice of the pool
-                out.update(self.devices.embed(self.model, res.variables, bs))
+                out.update(self.devices.embed(module, res.variables, bs))
             else:
-                pool_out = predict(self.model, res.variables, sc.x_pool, batch_size=bs)
+                pool_out = predict(module, res.variables, sc.x_pool, batch_size=bs)
                 out["pool_emb"] = np.asarray(pool_out["embeddings"])
                 out["pool_probs"] = np.asarray(pool_out["probs"])
-            val_out = predict(self.model, res.variables, sc.x_val, batch_size=bs,
+            val_out = predict(module, res.variables, sc.x_val, batch_size=bs,
                               local=self.devices is not None)
             out["val_emb"] = np.asarray(val_out["embeddings"])
         t2 = time.perf_counter()
@@ -463,35 +481,25 @@ class _Programs:
         return out, compile_s, time.perf_counter() - t0
 
 
-def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> dict:
-    """The record of round ``r`` before its acquisition (fields of the last round)."""
-    rec: dict[str, Any] = {
-        "arm": arm,
-        "seed": int(seed),
-        "round": r,
-        "labeled": int(labeled.size),
-        "test_accuracy": tr["test_accuracy"],
-        "val_accuracy": tr["val_accuracy"],
-        "best_epoch": tr["best_epoch"],
-        "acquired": 0,
-        "preselected": None,
-        "picked_provenance": None,
-        "candidate_provenance": None,
-        "pool_provenance": None,
-        "time": {s: 0.0 for s in STAGES},
-    }
-    rec["time"].update(tr["time"])
-    return rec
+def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> Record:
+    """The record of round ``r`` before its acquisition (the fields of a last round)."""
+    return Record(arm=arm, seed=int(seed), round=r, labeled=int(labeled.size),
+                  test_accuracy=tr["test_accuracy"],
+                  test_balanced_accuracy=tr["test_balanced_accuracy"],
+                  val_accuracy=tr["val_accuracy"], best_epoch=tr["best_epoch"],
+                  shared_training=bool(tr["shared"]), time=Times(**tr["time"]))
 
 
-def _progress_line(rec: dict, R: int) -> str:
-
-    msg = (f"[{rec['arm']} | seed {rec['seed']}] round {rec['round']}/{R}: "
-           f"labeled={rec['labeled']} test acc={100 * rec['test_accuracy']:.1f}%  "
-           f"train {rec['time']['training']:.1f}s")
-    if rec["picked_provenance"] is not None:
-        bad = sum(rec["picked_provenance"].get(k, 0.0) for k in NON_CLEAN)
-        msg += f"  select {rec['time']['selection']:.2f}s  picked non-clean {100 * bad:.0f}%"
+def _progress_line(rec: Record, R: int) -> str:
+    shared = " (shared by the arms)" if rec.shared_training else ""
+    msg = (f"[{rec.arm} | seed {rec.seed}] round {rec.round}/{R}: "
+           f"labeled={rec.labeled} test acc={100 * rec.test_accuracy:.1f}%  "
+           f"train {rec.time.training:.1f}s{shared}")
+    if rec.picked_provenance is not None:
+        bad = non_clean_share(rec.picked_provenance, NON_CLEAN)
+        msg += (f"  select {rec.time.selection:.2f}s"
+                + (f" (+{rec.time.compile:.1f}s compile)" if rec.time.compile else "")
+                + f"  picked non-clean {100 * bad:.0f}%")
     return msg
 
 
@@ -528,18 +536,19 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, programs, write_record,
         for r in range(len(records), R + 1):
             last = r == R
             tr = trainer.run(seed, r, labeled, need_embeddings=not last, arm=arm)
-            rec = _new_record(arm, seed, r, labeled, tr)
+            record = _new_record(arm, seed, r, labeled, tr)
             emit({"event": "trained", "arm": arm, "seed": seed, "round": r})
             if not last:
                 picked, fields, times, arts = _acquire_round(cfg, acq_cfg, arm, seed, r,
                                                              scenario, labeled, tr, cap,
                                                              programs)
-                rec.update(fields)
-                rec["time"].update(times)
+                record = dataclasses.replace(record, **fields,
+                                             time=dataclasses.replace(record.time, **times))
                 if cfg.loop.save_artefacts and is_primary():
                     save_artefacts(cfg.loop.out_dir, arm, seed, r, **arts)
                 labeled = np.concatenate([labeled, picked])
                 emit({"event": "acquired", "arm": arm, "seed": seed, "round": r})
+            rec = record.to_dict()
             records.append(rec)
             if ckpt is not None:
                 _save_state(ckpt, labeled, key_data, records)
@@ -551,7 +560,7 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, programs, write_record,
             emit({"event": "checkpointed", "arm": arm, "seed": seed, "round": r})
             write_record(rec)
             if progress:
-                progress(_progress_line(rec, R))
+                progress(_progress_line(record, R))
             emit({"event": "saved", "arm": arm, "seed": seed, "round": r})
     finally:
         if ckpt is not None:
@@ -605,6 +614,7 @@ def run_experiment(
     datasets = load_scenario_datasets(cfg.data)  # every data set named, once for all seeds
     scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
     _check_sizes(cfg, scenario)
+    _check_model_inputs(cfg, scenario)
     out = cfg.loop.out_dir
     if os.path.exists(out) and not os.path.isdir(out):
         raise NotADirectoryError(f"`loop.out_dir` {out!r} is a file, not a directory; choose "

@@ -88,7 +88,7 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError, match="num_classes"):
         build_model("wrn-10-1", 0)
     for name in ("wrn-10-1", "wrn-16-1", "wrn-16-2", "wrn-16-8", "wrn-28-10"):
-        assert PRESETS[name].name == name
+        assert PRESETS[name].label == name
     m = build_model("wrn-28-10", 100)
     assert (m.depth, m.width, m.num_classes) == (28, 10, 100)
 

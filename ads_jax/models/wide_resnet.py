@@ -17,7 +17,6 @@ and batch statistics stay float32.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -25,26 +24,13 @@ import jax
 import jax.numpy as jnp
 
 from ads_jax._validation import check_positive_int
+from ads_jax.models.registry import DTYPES, ModelConfig, check_depth
 
-__all__ = ["WideResNet", "BasicBlock", "ModelConfig", "build_model", "PRESETS", "DTYPES"]
+__all__ = ["WideResNet", "BasicBlock", "build_model", "PRESETS"]
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 # He-normal with fan_out, as in the reference WRN code (PyTorch kaiming_normal_(mode="fan_out")).
 _conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
-
-
-def _check_depth(depth: Any) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise TypeError(f"`depth` must be an integer, got {type(depth).__name__} {depth!r}.")
-    if depth < 10 or (depth - 4) % 6 != 0:
-        lo = max(1, (depth - 4) // 6)
-        near = sorted({6 * lo + 4, 6 * (lo + 1) + 4})
-        raise ValueError(
-            f"WideResNet `depth` must be 6n + 4 with n >= 1 (10, 16, 22, 28, 34, 40, ...), "
-            f"got {depth}. Nearest valid depths: {near}."
-        )
-    return depth
 
 
 class BasicBlock(nn.Module):
@@ -111,7 +97,7 @@ class WideResNet(nn.Module):
     dtype: Any = jnp.float32
 
     def __post_init__(self):
-        _check_depth(self.depth)
+        check_depth(self.depth)
         super().__post_init__()
 
     @property
@@ -145,38 +131,6 @@ class WideResNet(nn.Module):
         return logits, features
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of the WideResNet (JSON-able, diffable).
-
-    Attributes:
-      depth: 6n + 4 (10, 16, 22, 28, ...).
-      width: widening factor k >= 1.
-      dropout_rate: dropout between block convs, in [0, 1).
-      dtype: compute dtype name, ``"float32"`` or ``"bfloat16"`` (params stay float32).
-    """
-
-    depth: int = 16
-    width: int = 1
-    dropout_rate: float = 0.0
-    dtype: str = "float32"
-
-    def __post_init__(self):
-        _check_depth(self.depth)
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-            raise ValueError(f"`width` must be an integer >= 1, got {self.width!r}.")
-        if isinstance(self.dropout_rate, bool) or not isinstance(self.dropout_rate, (int, float)) \
-                or not 0 <= self.dropout_rate < 1:
-            raise ValueError(f"`dropout_rate` must be a float in [0, 1), got {self.dropout_rate!r}.")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {self.dtype!r}.")
-
-    @property
-    def name(self) -> str:
-        """``"wrn-<depth>-<width>"``."""
-        return f"wrn-{self.depth}-{self.width}"
-
-
 PRESETS: dict[str, ModelConfig] = {
     # Tiny networks for tests and CPU demos.
     "wrn-10-1": ModelConfig(depth=10, width=1),
@@ -195,7 +149,7 @@ depth (24 != 6n + 4); ``"wrn-28-10"`` is the substitute used throughout."""
 
 
 def build_model(cfg: ModelConfig | str, num_classes: int) -> WideResNet:
-    """Build the WideResNet described by ``cfg`` (a ModelConfig or a PRESETS name).
+    """Build the WideResNet described by ``cfg`` (a ``name="wrn"`` ModelConfig or a PRESETS name).
 
     Args:
       cfg: ``ModelConfig`` or a preset name such as ``"wrn-16-2"``.
@@ -211,6 +165,9 @@ def build_model(cfg: ModelConfig | str, num_classes: int) -> WideResNet:
         cfg = PRESETS[cfg]
     if not isinstance(cfg, ModelConfig):
         raise TypeError(f"`cfg` must be a ModelConfig or preset name, got {type(cfg).__name__}.")
+    if cfg.name != "wrn":
+        raise ValueError(f"build_model builds WideResNets; `model.name`={cfg.name!r} is another "
+                         "model (build it with ads_jax.models.build_model_component).")
     num_classes = check_positive_int("num_classes", num_classes)
     return WideResNet(depth=cfg.depth, width=cfg.width, num_classes=num_classes,
                       dropout_rate=float(cfg.dropout_rate), dtype=DTYPES[cfg.dtype])

@@ -44,7 +44,7 @@ from ads_jax.training.state import TrainState, make_optimizer
 from ads_jax.training.steps import StepOptions, gather_step_fn
 
 __all__ = ["fit", "FitResult", "TrainingDivergedError", "default_capacity",
-           "init_train_state", "as_key"]
+           "init_train_state"]
 
 MIN_CAPACITY = 64
 CAPACITY_GROWTH = 4
@@ -109,11 +109,6 @@ def default_capacity(n: int) -> int:
     return cap
 
 
-def as_key(key: Any, name: str = "key") -> jax.Array:
-    """Typed PRNG key from a typed or legacy key (see ``_validation.check_key``)."""
-    return V.check_key(name, key)
-
-
 @functools.lru_cache(maxsize=32)
 def _init_fn(model: nn.Module, image_shape: tuple[int, ...]):
     return jax.jit(lambda k: model.init({"params": k}, jnp.zeros((1, *image_shape), jnp.float32),
@@ -126,7 +121,7 @@ def init_train_state(key: jax.Array, model: nn.Module, image_shape: tuple[int, i
 
     Params and batch stats come from ``model.init`` with ``key``; float32.
     """
-    variables = _init_fn(model, tuple(int(s) for s in image_shape))(as_key(key))
+    variables = _init_fn(model, tuple(int(s) for s in image_shape))(V.check_key("key", key))
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}),
@@ -396,7 +391,7 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
       ValueError: ``capacity < N`` (and the other argument checks).
     """
     cfg = TrainConfig() if cfg is None else cfg
-    key = as_key(key)
+    key = V.check_key("key", key)
     x_train, y_train, x_val, y_val = _check_fit_args(model, x_train, y_train, x_val, y_val, cfg)
     n = x_train.shape[0]
     n_cap = _check_capacity(capacity, n)

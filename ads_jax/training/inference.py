@@ -19,6 +19,18 @@ __all__ = ["predict", "evaluate"]
 
 def _check_images(name: str, x: Any) -> np.ndarray:
     check_array(name, x, ndim=4)
+    return _check_values(name, x)
+
+
+def _check_inputs(name: str, x: Any) -> np.ndarray:
+    """Images (N, H, W, C) uint8 / float, or features (N, d) float (proxy-mode heads)."""
+    if getattr(x, "ndim", None) == 2:
+        check_array(name, x, ndim=2, kind="f")
+        return _check_values(name, x)
+    return _check_images(name, x)
+
+
+def _check_values(name: str, x: Any) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype != np.uint8:
         if not np.issubdtype(x.dtype, np.floating):
@@ -105,8 +117,8 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
     Args:
       model: a ``WideResNet`` (any Linen module returning ``(logits, features)``).
       variables: ``{"params", "batch_stats"}`` (e.g. ``fit(...).variables``).
-      x: (N, H, W, C) uint8 images (normalised with ``to_float``), or already
-        normalised float images.
+      x: (N, H, W, C) uint8 images (normalised with ``to_float``), already
+        normalised float images, or (N, d) float features (for the heads).
       batch_size: images per chunk (rounded up to the device count); N need not be
         a multiple: the last chunk is padded and the padding dropped.
       data_parallel: split each chunk over all devices.
@@ -118,7 +130,7 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
       dict of NumPy float32 arrays: ``logits`` (N, C), ``probs`` (N, C) softmax,
       ``embeddings`` (N, D) pre-logit features (D = 64 * width for a WRN).
     """
-    x = _check_images("x", x)
+    x = _check_inputs("x", x)
     batch_size = check_positive_int("batch_size", batch_size)
     if local and jax.process_count() > 1:
         variables = jax.tree.map(to_host, variables)
@@ -128,7 +140,7 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
 def evaluate(model: nn.Module, variables: Any, x: Any, y: Any, *, batch_size: int = 512,
              data_parallel: bool = True) -> float:
     """Top-1 accuracy (float in [0, 1]) of the model on (x (N, H, W, C), y (N,) int)."""
-    x = _check_images("x", x)
+    x = _check_inputs("x", x)
     check_labels("y", y, int(getattr(model, "num_classes", np.max(y) + 1)))
     check_same_length(x=x, y=np.asarray(y))
     batch_size = check_positive_int("batch_size", batch_size)
