@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 from etils import epath
 
-__all__ = ["as_path", "is_local", "absolute", "atomic_write", "atomic_write_json",
+__all__ = ["as_path", "is_local", "absolute", "makedirs", "atomic_write", "atomic_write_json",
            "atomic_savez", "atomic_savefig", "atomic_write_with", "append_line", "read_json",
            "read_bytes", "iter_files", "remove", "rmtree", "move"]
 
@@ -72,10 +72,20 @@ def absolute(path: str | os.PathLike) -> str:
     return os.path.abspath(s) if is_local(s) else str(as_path(s))
 
 
+def makedirs(path: str | os.PathLike) -> None:
+    """Create a local directory and its parents; no-op on an object store.
+
+    Object stores have no directories (a "directory" exists once an object
+    under it does), and asking some of them to make one has side effects
+    (``gcsfs`` creates a missing *bucket*).
+    """
+    p = as_path(path)
+    if is_local(p) and str(p) not in ("", "."):
+        p.mkdir(parents=True, exist_ok=True)
+
+
 def _mkparent(p: epath.Path) -> None:
-    parent = p.parent
-    if str(parent) not in ("", "."):
-        parent.mkdir(parents=True, exist_ok=True)
+    makedirs(p.parent)
 
 
 def atomic_write_with(path: str | os.PathLike, write: Callable[[Any], None], *,
@@ -102,7 +112,6 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Any], None], *,
         buf = io.BytesIO() if binary else io.StringIO()
         write(buf)
         data = buf.getvalue()
-        _mkparent(p)
         with p.open("wb") as f:  # one object write: atomic per object
             f.write(data if binary else data.encode("utf-8"))
         return str(p)

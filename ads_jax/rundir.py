@@ -61,6 +61,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ads_jax.config_engine import config_diff
 from ads_jax._files import (
     absolute,
     as_path,
@@ -69,6 +70,7 @@ from ads_jax._files import (
     atomic_write_json,
     iter_files,
     is_local,
+    makedirs,
     read_bytes,
     read_json,
     remove,
@@ -206,8 +208,6 @@ def matching(out_dir: str | os.PathLike, config_dict: Mapping[str, Any],
       ValueError: ``config.json`` is unreadable, not JSON, or not a config object.
       TypeError: ``config_dict`` is not a mapping.
     """
-    from ads_jax.config_engine import config_diff
-
     if not isinstance(config_dict, Mapping):
         raise TypeError(f"`config_dict` must be a dict (config_engine.to_dict(cfg)), got "
                         f"{type(config_dict).__name__}.")
@@ -274,7 +274,7 @@ def prepare(out_dir: str | os.PathLike, config_dict: Mapping[str, Any], *,
             raise ValueError(
                 f"Run directory {out!r} holds a run with a different config (differs in: "
                 f"{', '.join(diffs)}; see {config_path(out_dir)}). {_FIX}")
-    root.mkdir(parents=True, exist_ok=True)
+    makedirs(root)
     atomic_write_json(config_path(out_dir), dict(config_dict))
 
 
@@ -674,7 +674,7 @@ class RunLock:
         previous = cur if cur and (cur.get("pid") is not None or cur.get("host")) else None
         self._token = secrets.token_hex(16)
         self._acquired_at = now
-        as_path(self.out_dir).mkdir(parents=True, exist_ok=True)
+        makedirs(self.out_dir)
         atomic_write_json(self.path, self._lease(now), indent=None)
         if self.settle:
             time.sleep(self.settle)

@@ -186,3 +186,18 @@ def test_remove_rmtree_move_iter_files(where):
     assert _listing(root) == []
     if be is not None:
         assert be.renames == 0
+
+
+def test_makedirs_is_local_only(tmp_path, gcs, monkeypatch):
+    F.makedirs(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+    F.makedirs(tmp_path / "a" / "b")  # exists: fine
+
+    def no_mkdir(*a, **k):
+        raise AssertionError("an object store has no directories to make")
+
+    monkeypatch.setattr(gcs, "makedirs", no_mkdir)
+    monkeypatch.setattr(gcs, "mkdir", no_mkdir)
+    F.makedirs("gs://bucket/x/y")  # no request at all (gcsfs would create a missing bucket)
+    F.atomic_write("gs://bucket/x/y/z.txt", "1")  # written without making directories
+    assert F.as_path("gs://bucket/x/y").is_dir() and gcs.files() == {"gs://bucket/x/y/z.txt": b"1"}
