@@ -98,7 +98,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Any], None], *,
     is written).
 
     Args:
-      path: target file (parent directories are created).
+      path: target file (local parent directories are created).
       write: writes the content to the open file object ``f``.
       binary: ``f`` takes bytes (else text, UTF-8).
       suffix: suffix of the local temporary file name (some writers infer the
