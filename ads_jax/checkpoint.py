@@ -12,13 +12,18 @@ mid-write, a truncated file, corrupt metadata) is moved aside to
 ``<directory>.unreadable/`` with a warning that names it, and the previous
 step is used (its successor is recomputed and saved again). If no step reads
 back the error names the directory and the fix.
+
+The directory may be local (made absolute) or a cloud URI such as
+``gs://bucket/run/checkpoints/x``: it is handed to Orbax as an
+``etils.epath.Path`` and never passed through ``os.path``. (Orbax writes a
+``gs://`` step with a commit marker instead of a rename; a local one is
+renamed into place.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import threading
 import time
@@ -26,6 +31,8 @@ import warnings
 from typing import Any, Callable, Mapping
 
 import jax
+
+from ads_jax._files import absolute, as_path, move
 
 __all__ = ["Checkpointer", "CheckpointError"]
 
@@ -62,7 +69,8 @@ class Checkpointer:
     """Numbered Orbax checkpoints with named items.
 
     Args:
-      directory: checkpoint directory (created on first save).
+      directory: checkpoint directory, local or a URI like ``gs://...`` (created on
+        first save). :attr:`directory` is it as a string (absolute if local).
       items: item name -> ``"pytree"`` or ``"json"``.
       max_to_keep: steps kept (older ones are deleted).
       asynchronous: write in the background (``wait``/``close`` block);
@@ -77,12 +85,12 @@ class Checkpointer:
             if kind not in ("pytree", "json"):
                 raise ValueError(f"checkpoint item {name!r}: kind must be 'pytree' or 'json', "
                                  f"got {kind!r}.")
-        self.directory = os.path.abspath(os.fspath(directory))
+        self.directory = absolute(directory)
         self.items = dict(items)
         opts = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, enable_async_checkpointing=asynchronous,
             cleanup_tmp_directories=True)
-        self._mgr = ocp.CheckpointManager(self.directory, options=opts,
+        self._mgr = ocp.CheckpointManager(as_path(self.directory), options=opts,
                                           item_names=tuple(self.items))
 
     # ------------------------------------------------------------------ query
@@ -177,7 +185,7 @@ class Checkpointer:
                 errors.append(f"step {step}: {type(e).__name__}: {msg}")
                 moved = self._quarantine(step)
                 warnings.warn(
-                    f"Checkpoint {os.path.join(self.directory, str(step))} is unreadable or "
+                    f"Checkpoint {as_path(self.directory) / str(step)} is unreadable or "
                     f"incomplete ({type(e).__name__}: {msg}); falling back to the previous "
                     f"step (its work will be redone; the bad step was moved to {moved}).",
                     UserWarning, stacklevel=2)
@@ -187,13 +195,11 @@ class Checkpointer:
 
     def _quarantine(self, step: int) -> str:
         """Move an unreadable step out of the manager's directory (kept for inspection)."""
-        src = os.path.join(self.directory, str(step))
-        dst_root = self.directory.rstrip(os.sep) + ".unreadable"
-        os.makedirs(dst_root, exist_ok=True)
-        dst = os.path.join(dst_root, f"{step}-{int(time.time() * 1e3)}")
-        shutil.move(src, dst)
+        d = as_path(self.directory)
+        dst = d.parent / f"{d.name}.unreadable" / f"{step}-{int(time.time() * 1e3)}"
+        moved = move(d / str(step), dst)
         self._mgr.reload()
-        return dst
+        return moved
 
     def close(self) -> None:
         """Finish pending writes and release the manager."""

@@ -46,9 +46,7 @@ compiled it)). Per-stage times are a profiling matter
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import time
 from typing import Any, Callable
 
@@ -59,7 +57,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from ads_jax.acquisition import (AcquisitionInputs, check_inputs, make_acquire_fn,
                                  make_pool_acquire_fn)
 from ads_jax.checkpoint import Checkpointer, CheckpointError
-from ads_jax.config_engine import config_diff, save_json, to_dict
+from ads_jax._files import as_path
+from ads_jax.config_engine import to_dict
 from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_scenario_datasets
 from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
                                  to_host)
@@ -70,14 +69,16 @@ from ads_jax.stats import balanced_accuracy
 from ads_jax.sharding import pool_mesh
 from ads_jax.training import predict
 from ads_jax.rundir import (
+    RESUMABLE_FIELDS,
+    ResultsWriter,
     RunLock,
-    append_record,
+    check_out_dir,
     checkpoint_dir,
-    config_path,
     fit_checkpoint_dir,
+    prepare,
+    remove_fit_checkpoints,
     results_path,
     save_artefacts,
-    write_results,
 )
 
 __all__ = [
@@ -90,14 +91,6 @@ __all__ = [
     "RESUMABLE_FIELDS",
 ]
 
-
-# Loop fields that may differ between the config of a run directory and the
-# config that resumes it: where it lives, which (arm, seed) pairs to run now
-# and bookkeeping. Anything else changes results, so it must match.
-RESUMABLE_FIELDS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
-                    "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
-                    "loop.checkpoint_training", "loop.save_artefacts", "loop.mesh",
-                    "acquisition.arm")
 
 
 def round_keys(seed: int, round_: int) -> tuple[jax.Array, jax.Array]:
@@ -152,7 +145,7 @@ def load_state(out_dir: str | os.PathLike, arm: str, seed: int) -> dict | None:
       "records": list of per-round dicts}``.
     """
     path = checkpoint_dir(out_dir, arm, seed)
-    if not os.path.isdir(path):
+    if not as_path(path).is_dir():
         return None
     with _checkpointer(path, 1000) as ckpt:
         got = _restore_state(ckpt)
@@ -160,63 +153,6 @@ def load_state(out_dir: str | os.PathLike, arm: str, seed: int) -> dict | None:
         return None
     labeled, key, records = got
     return {"labeled": labeled, "key": key, "records": records}
-
-
-# ----------------------------------------------------------------------------
-# The run directory.
-# ----------------------------------------------------------------------------
-
-
-def _has_checkpoints(out: str) -> bool:
-    root = os.path.join(out, "checkpoints")
-    return os.path.isdir(root) and any(files for _, _, files in os.walk(root))
-
-
-def _prepare_dir(cfg: ExperimentConfig, overwrite: bool) -> None:
-    """Check that ``loop.out_dir`` may hold this run (resume guard); write config.json.
-
-    Called with the directory's lock held.
-    """
-    out = cfg.loop.out_dir
-    cfg_path = config_path(out)
-    if overwrite:
-        for name in ("config.json", "results.jsonl", "curves.png"):
-            p = os.path.join(out, name)
-            if os.path.exists(p):
-                os.remove(p)
-        for sub in ("checkpoints", "fit_checkpoints", "artefacts"):
-            if os.path.isdir(os.path.join(out, sub)):
-                shutil.rmtree(os.path.join(out, sub))
-    has_ckpt = _has_checkpoints(out)
-    fix = ("Use another `loop.out_dir`, or --overwrite (run_experiment(overwrite=True)) to "
-           "discard the old run.")
-    if has_ckpt and not cfg.loop.checkpoint:
-        raise ValueError(
-            f"Run directory {out!r} holds checkpoints of an earlier run, but this run has "
-            "`loop.checkpoint=false` and would leave them stale. Set loop.checkpoint=true to "
-            f"resume it. {fix}")
-    if has_ckpt:
-        if not os.path.isfile(cfg_path):
-            raise ValueError(
-                f"Run directory {out!r} holds checkpoints but no config.json, so it cannot be "
-                f"checked that they belong to this config. {fix}")
-        try:
-            with open(cfg_path) as f:
-                old = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(
-                f"{cfg_path} is unreadable ({type(e).__name__}: {e}) and the directory holds "
-                f"checkpoints: they cannot be matched to this config. Restore config.json, or: "
-                f"{fix}") from None
-        if not isinstance(old, dict):
-            raise ValueError(f"{cfg_path} does not hold a config object. {fix}")
-        diffs = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUMABLE_FIELDS]
-        if diffs:
-            raise ValueError(
-                f"Run directory {out!r} holds a run with a different config (differs in: "
-                f"{', '.join(diffs)}; see {cfg_path}). {fix}")
-    os.makedirs(out, exist_ok=True)
-    save_json(cfg, cfg_path)
 
 
 # ----------------------------------------------------------------------------
@@ -554,9 +490,8 @@ def _run_arm(cfg, acq_cfg, arm, seed, scenario, trainer, programs, write_record,
                 _save_state(ckpt, labeled, key_data, records)
                 # The round is safe: its per-epoch training checkpoints are not needed.
                 for who in (arm, "shared"):
-                    fdir = fit_checkpoint_dir(cfg.loop.out_dir, who, seed, r)
-                    if is_primary() and os.path.isdir(fdir):
-                        shutil.rmtree(fdir, ignore_errors=True)
+                    if is_primary():
+                        remove_fit_checkpoints(cfg.loop.out_dir, who, seed, r)
             emit({"event": "checkpointed", "arm": arm, "seed": seed, "round": r})
             write_record(rec)
             if progress:
@@ -616,9 +551,7 @@ def run_experiment(
     _check_sizes(cfg, scenario)
     _check_model_inputs(cfg, scenario)
     out = cfg.loop.out_dir
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise NotADirectoryError(f"`loop.out_dir` {out!r} is a file, not a directory; choose "
-                                 "another path.")
+    check_out_dir(out)
 
     primary = is_primary()
     if not primary:  # only process 0 talks and writes
@@ -632,20 +565,19 @@ def run_experiment(
                 if lock.previous and progress:
                     progress(f"run directory {out}: took over the lock of a stopped run "
                              f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
-                _prepare_dir(cfg, overwrite)
+                prepare(out, to_dict(cfg), overwrite=overwrite)
             ok = True
         finally:
             broadcast_ok(ok, "Preparing the run directory")
-        return _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback)
+        return _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lock)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
+def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lock):
 
     out = cfg.loop.out_dir
-    res_path = results_path(out)
     # Rebuild results.jsonl from the checkpoints: it may lag behind them, hold
     # a half-written line after a kill, or records a killed run wrote twice.
     existing: dict[tuple[int, str], list[dict]] = {}
@@ -657,13 +589,13 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback):
                 st = load_state(out, arm, seed)
                 if st is not None:
                     existing[(seed, arm)] = st["records"]
-    if primary:
-        write_results(res_path, [rec for seed in seeds for arm in cfg.arms
-                                 for rec in existing.get((seed, arm), [])])
+    results = ResultsWriter(out, [rec for seed in seeds for arm in cfg.arms
+                                  for rec in existing.get((seed, arm), [])],
+                            lock=lock) if primary else None
 
     def write_record(rec: dict) -> None:
-        if primary:
-            append_record(res_path, rec)
+        if results is not None:
+            results.append(rec)
 
     if progress:
         n_done = sum(len(v) for v in existing.values())

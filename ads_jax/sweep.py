@@ -433,32 +433,28 @@ class Job:
 
     def status(self, cfg=None) -> str:
         """``"done"`` (every record present, same config), ``"partial"``, ``"todo"``
-        or ``"stale"`` (the directory holds a run of another config)."""
-        from ads_jax.config_engine import config_diff, to_dict
-        from ads_jax.loop import RESUMABLE_FIELDS
-        from ads_jax.rundir import config_path, read_results, results_path
+        or ``"stale"`` (the directory holds a run of another config, or an
+        unreadable config.json)."""
+        from ads_jax.config_engine import to_dict
+        from ads_jax.rundir import matching, read_results, results_path
 
         cfg = cfg or self.config()
-        cpath = config_path(self.out_dir)
-        if not os.path.isfile(cpath):
-            return "todo"
         try:
-            with open(cpath) as f:
-                old = json.load(f)
-        except (OSError, ValueError):
-            return "stale"
-        if not isinstance(old, dict) or [d for d in config_diff(old, to_dict(cfg))
-                                         if d not in RESUMABLE_FIELDS]:
-            return "stale"
-        rpath = results_path(self.out_dir)
-        if not os.path.isfile(rpath):
+            if matching(self.out_dir, to_dict(cfg)):
+                return "stale"
+        except FileNotFoundError:
             return "todo"
+        except ValueError:
+            return "stale"
         import warnings
 
         with warnings.catch_warnings():  # a line cut off by a kill: the run resumes it
             warnings.simplefilter("ignore")
             try:
-                have = {(r["arm"], r["seed"], r["round"]) for r in read_results(rpath)}
+                have = {(r["arm"], r["seed"], r["round"])
+                        for r in read_results(results_path(self.out_dir))}
+            except FileNotFoundError:
+                return "todo"
             except ValueError:
                 return "partial"
         need = self.expected(cfg)
@@ -506,14 +502,6 @@ def _import(imports: Sequence[str]) -> None:
         import_user_modules(list(imports))
 
 
-def _write_json(path: str, obj: Any) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def run(jobs: Sequence[Job], shard: int = 0, num_shards: int = 1, *, overwrite: bool = False,
         progress: Callable[[str], None] | None = print, on_busy: str = "skip",
         keep_going: bool = False) -> list[dict]:
@@ -537,6 +525,7 @@ def run(jobs: Sequence[Job], shard: int = 0, num_shards: int = 1, *, overwrite: 
       plus ``"records"`` (the job's record count), ``"seconds"`` and
       ``"error"`` where they apply.
     """
+    from ads_jax._files import atomic_write_json
     from ads_jax.loop import run_experiment
     from ads_jax.rundir import RunDirectoryBusy
 
@@ -565,8 +554,7 @@ def run(jobs: Sequence[Job], shard: int = 0, num_shards: int = 1, *, overwrite: 
         say(f"{head}: {'resuming' if st == 'partial' else 'running'}")
         t0 = time.perf_counter()
         try:
-            os.makedirs(job.out_dir, exist_ok=True)
-            _write_json(os.path.join(job.out_dir, JOB_FILE), job.manifest())
+            atomic_write_json(os.path.join(job.out_dir, JOB_FILE), job.manifest(), indent=1)
             recs = run_experiment(cfg, overwrite=(st == "stale"),
                                   progress=(lambda m: say(f"  {m}")) if progress else None)
         except RunDirectoryBusy as e:
@@ -668,21 +656,16 @@ def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
 
 def write_records(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> str:
     """Write records as ``.json`` (a list) or ``.csv`` (flattened), by the suffix."""
+    from ads_jax._files import atomic_write
+
     path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
     if path.endswith(".csv"):
         text = records_to_csv(records)
     elif path.endswith(".json"):
         text = json.dumps(list(records), indent=1) + "\n"
     else:
         raise ValueError(f"Output {path!r}: use a .json or .csv file name.")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, text)
 
 
 # ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ads_jax.configs import resolve as resolve_config
 
 from ads_jax.experiment import ExperimentConfig
 from ads_jax.checkpoint import CheckpointError
-from ads_jax.rundir import RunDirectoryBusy, RunLock, read_results
+from ads_jax.rundir import LEASE_INTERVAL_ENV, LOCK_ENV, RunDirectoryBusy, read_results
 
 # One arm, two acquisition rounds, 2 epochs: the smallest run with every kind of state.
 OVERRIDES = ["loop.arms=[ads+coreset]", "loop.rounds=2"]
@@ -159,10 +159,14 @@ def test_sigkill_then_rerun_gives_the_records_of_an_uninterrupted_run(reference,
 # ----------------------------------------------------------------------------
 
 
-def test_second_run_on_a_busy_directory_fails_at_once(reference, tmp_path, capsys):
+@pytest.mark.parametrize("kind", ["flock", "lease"])
+def test_second_run_on_a_busy_directory_fails_at_once(reference, tmp_path, capsys, monkeypatch,
+                                                      kind):
     from ads_jax.cli import main
     from ads_jax.loop import run_experiment
 
+    monkeypatch.setenv(LOCK_ENV, kind)  # this process and the child use one lock kind
+    monkeypatch.setenv(LEASE_INTERVAL_ENV, "2")
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(out), json.dumps(OVERRIDES),
                              "none", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -174,6 +178,7 @@ def test_second_run_on_a_busy_directory_fails_at_once(reference, tmp_path, capsy
     assert proc.poll() is None, proc.communicate()[1][-2000:]
     holder = json.loads(lock.read_text())
     assert holder["pid"] == proc.pid
+    assert ("token" in holder) == (kind == "lease")
     events = []
     with pytest.raises(RunDirectoryBusy, match=f"in use by process {proc.pid}"):
         run_experiment(_cfg(out), callback=events.append)
@@ -185,20 +190,8 @@ def test_second_run_on_a_busy_directory_fails_at_once(reference, tmp_path, capsy
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-2000:]
     assert _on_disk(out) == reference[1]  # one record per (arm, seed, round)
-
-
-def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
-    code = ("import os, signal, sys; from ads_jax.rundir import RunLock; "
-            "RunLock(sys.argv[1]).acquire(); os.kill(os.getpid(), signal.SIGKILL)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True)
-    assert proc.returncode == -signal.SIGKILL
-    assert json.loads((tmp_path / ".lock").read_text())["pid"] != os.getpid()
-    with RunLock(tmp_path) as lock:
-        assert lock.previous is not None and lock.previous["pid"] != os.getpid()
-        assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
-        with pytest.raises(RunDirectoryBusy):
-            RunLock(tmp_path).acquire()  # a second holder in this process is refused too
-    RunLock(tmp_path).acquire().release()  # released
+    if kind == "lease":
+        assert not lock.exists()  # the finished run deleted its lease
 
 
 # ----------------------------------------------------------------------------
@@ -206,21 +199,21 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
 # ----------------------------------------------------------------------------
 
 
-def test_partial_or_duplicated_results_lines_are_repaired(reference, tmp_path):
+@pytest.mark.parametrize("damage", ["partial_last_line", "duplicate", "broken_first_line",
+                                    "lost_records"])
+def test_partial_or_duplicated_results_lines_are_repaired(reference, tmp_path, damage):
+    """(read_results' own messages for these files: tests/test_rundir.py.)"""
     from ads_jax.loop import run_experiment
 
     out, cfg = _copy(reference, tmp_path)
     res = out / "results.jsonl"
     text = res.read_text()
-    res.write_text(text + '{"arm": "ads+coreset", "seed": 0, "rou')  # killed mid-write
-    with pytest.warns(UserWarning, match="partial last line"):
-        assert _strip(read_results(res)) == reference[1]
-    res.write_text(text + text.splitlines(keepends=True)[0])  # a record written twice
-    with pytest.raises(ValueError, match=r"results.jsonl:4 repeats .* round 0"):
-        read_results(res)
-    res.write_text("{broken\n" + text)
-    with pytest.raises(ValueError, match="results.jsonl:1 is not valid JSON"):
-        read_results(res)
+    res.write_text({
+        "partial_last_line": text + '{"arm": "ads+coreset", "seed": 0, "rou',  # killed mid-write
+        "duplicate": text + text.splitlines(keepends=True)[0],  # a record written twice
+        "broken_first_line": "{broken\n" + text,
+        "lost_records": text.splitlines(keepends=True)[0],
+    }[damage])
     assert _strip(run_experiment(cfg)) == reference[1]  # rebuilt from the checkpoints
     assert _on_disk(out) == reference[1]
 
@@ -339,3 +332,45 @@ def test_acquire_names_a_bad_key(key):
         acquire(key, inputs, AcquisitionConfig(arm="coreset", budget=3))
     ok = acquire(jax.random.key(0), inputs, AcquisitionConfig(arm="coreset", budget=3))
     assert np.unique(np.asarray(ok.indices)).size == 3
+
+
+# ----------------------------------------------------------------------------
+# A run directory on an object store (gs://): no atomic rename, no flock.
+# ----------------------------------------------------------------------------
+
+
+def test_run_on_an_object_store_without_rename_or_flock(monkeypatch):
+    """The loop writes config, results, artefacts and its lease through epath. (Orbax
+    checkpoints of arrays on gs:// need TensorStore's GCS driver, which no in-memory
+    double reaches: loop.checkpoint=false here; tests/test_checkpoint.py covers the rest.)"""
+    import _memfs
+
+    from ads_jax.loop import run_experiment
+    from ads_jax.rundir import load_artefacts
+
+    gcs = _memfs.install(monkeypatch)
+    monkeypatch.delenv(LOCK_ENV, raising=False)
+    out = "gs://bucket/runs/tiny"
+    cfg = resolve_config("tiny", [f"loop.out_dir={out}", "loop.checkpoint=false",
+                                  "loop.arms=[ads+coreset]", "loop.rounds=1", "train.epochs=1"])
+    lines = []
+    records = run_experiment(cfg, progress=lines.append)
+    assert [(r["arm"], r["round"]) for r in records] == [(ARM, 0), (ARM, 1)]
+    assert read_results(f"{out}/results.jsonl") == records
+    assert C.from_dict(ExperimentConfig, json.loads(gcs.files()[f"{out}/config.json"])) == cfg
+    art = load_artefacts(out, ARM, 0, 0)
+    assert art["picked"].size == records[0]["acquired"]
+    assert sorted(gcs.files()) == [f"{out}/artefacts/ads_plus_coreset/seed_0/round_0.npz",
+                                   f"{out}/config.json", f"{out}/results.jsonl"]  # lease gone
+    assert gcs.renames == 0
+    assert not os.path.exists("gs:")  # nothing went to a local "gs:" directory
+    # A live lease of another run: refused at once, before any training.
+    live = {"kind": "lease", "host": "other-host", "pid": 4242, "token": "x" * 32,
+            "heartbeat": time.time(), "acquired": time.time(), "stale_after": 600}
+    from ads_jax._files import atomic_write_json
+
+    atomic_write_json(f"{out}/.lock", live)
+    events = []
+    with pytest.raises(RunDirectoryBusy, match="process 4242 on host 'other-host'"):
+        run_experiment(cfg, callback=events.append)
+    assert events == [] and read_results(f"{out}/results.jsonl") == records

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -117,18 +115,18 @@ def pm(s: dict, scale: float = 100.0, digits: int = 1) -> str:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    """``obj`` as indented JSON (no NaN/inf), written atomically."""
+    from ads_jax._files import atomic_write_json
+
+    atomic_write_json(path, obj, indent=1, allow_nan=False)
     return path
 
 
 def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """``text`` written atomically."""
+    from ads_jax._files import atomic_write
+
+    atomic_write(path, text)
     return path
 
 
@@ -152,22 +150,10 @@ def write_outputs(stem: Path, out: dict, rows: Sequence[dict], md: str) -> dict[
 
 
 def save_png(fig, path: Path, dpi: int = 80) -> Path:
-    """Save a matplotlib figure as a small PNG (128-colour palette) and close it."""
-    import matplotlib.pyplot as plt
+    """Save a matplotlib figure as a small PNG (128-colour palette), atomically, and close it."""
+    from ads_jax._files import atomic_savefig
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    tmp = path.with_suffix(".tmp.png")
-    try:
-        from PIL import Image
-
-        buf.seek(0)
-        Image.open(buf).convert("RGB").quantize(colors=128).save(tmp, optimize=True)
-    except ImportError:  # pragma: no cover - pillow comes with matplotlib
-        tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_savefig(fig, path, dpi=dpi, palette=128)
     return path
 
 

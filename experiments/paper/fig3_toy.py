@@ -68,10 +68,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -84,6 +82,7 @@ if str(_REPO) not in sys.path:
 
 import jax  # noqa: E402
 
+from ads_jax._files import atomic_savefig, atomic_write_json  # noqa: E402
 from ads_jax.selection import get_selector  # noqa: E402
 from ads_jax.valuation import knn_shapley  # noqa: E402
 from ads_jax.valuation.regression import predict_values  # noqa: E402
@@ -509,25 +508,13 @@ def plot(preset: Preset, result: dict, summary: dict, path: Path) -> None:
                  f"{preset.n_pool}; seed {result['seed']} drawn, means over {nseed} seeds "
                  f"(preset '{preset.name}')", fontsize=11)
     fig.tight_layout(rect=(0, 0.04, 1, 0.96))
-    tmp = path.with_suffix(".tmp.png")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    try:  # a 128-colour palette keeps the committed PNG small
-        from PIL import Image
-
-        buf.seek(0)
-        Image.open(buf).convert("RGB").quantize(colors=128).save(tmp, optimize=True)
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    # a 128-colour palette keeps the committed PNG small
+    atomic_savefig(fig, path, dpi=80, palette=128)
 
 
 # ------------------------------------------------------------------------ CLI
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=1, allow_nan=False)
 
 
 def _load_seed(path: Path, config: dict, checksum: float) -> dict | None:

@@ -187,6 +187,7 @@ def train_embeddings(p: Preset, path: Path, say=print) -> dict:
     import jax
     import numpy as np
 
+    from ads_jax._files import atomic_savez
     from ads_jax.data import load_dataset
     from ads_jax.models import build_model
     from ads_jax.training import TrainConfig, evaluate, fit, predict
@@ -213,10 +214,9 @@ def train_embeddings(p: Preset, path: Path, say=print) -> dict:
     t1 = time.perf_counter()
     out = predict(model, res.variables, ds.x_train[perm])
     t_embed = time.perf_counter() - t1
-    np.savez(path.with_suffix(".tmp.npz"), features=out["embeddings"].astype(np.float32),
-             probs=out["probs"].astype(np.float32), labels=ds.y_train[perm].astype(np.int32),
-             image_index=perm.astype(np.int64))
-    os.replace(path.with_suffix(".tmp.npz"), path)
+    atomic_savez(path, compress=False, features=out["embeddings"].astype(np.float32),
+                 probs=out["probs"].astype(np.float32), labels=ds.y_train[perm].astype(np.int32),
+                 image_index=perm.astype(np.int64))
     meta = {"config": want, "num_classes": num_classes, "feature_dim": int(out["embeddings"].shape[1]),
             "n_labeled": int(lab.size), "n_val": int(val.size), "n_source": int(src.size),
             "val_accuracy": float(val_acc), "train_seconds": t_train,
