@@ -45,6 +45,15 @@ __all__ = ["as_path", "is_local", "absolute", "makedirs", "atomic_write", "atomi
            "atomic_savez", "atomic_savefig", "atomic_write_with", "append_line", "read_json",
            "read_bytes", "iter_files", "remove", "rmtree", "move"]
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: Permissions of the files written here (those of ``open(path, "w")``: 0666 minus the umask).
+_FILE_MODE = _file_mode()
+
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -123,6 +132,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[Any], None], *,
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=suffix + ".tmp",
                                dir=parent or ".")
     try:
+        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; results are for everyone to read
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else
                                                         {"encoding": "utf-8"})) as f:
             write(f)

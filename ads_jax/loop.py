@@ -64,6 +64,7 @@ from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_prima
                                  to_host)
 from ads_jax.experiment import ExperimentConfig
 from ads_jax.models import build_model_component
+from ads_jax.proxy import embed_scenario, load_backbone
 from ads_jax.records import Record, Times, non_clean_share
 from ads_jax.stats import balanced_accuracy
 from ads_jax.sharding import pool_mesh
@@ -195,12 +196,14 @@ def _check_sizes(cfg: ExperimentConfig, scenario) -> None:
 def _check_model_inputs(cfg: ExperimentConfig, scenario) -> None:
     """The model reads what the scenario holds (images or feature vectors), else a clear error."""
     model = build_model_component(cfg.model, int(scenario.num_classes))
-    has_images = np.ndim(scenario.x_pool) == 4
+    # With a backbone the images are embedded before training (proxy mode).
+    has_images = np.ndim(scenario.x_pool) == 4 and cfg.data.backbone is None
     if model.inputs == "images" and not has_images:
         raise ValueError(
-            f"`model.name`={cfg.model.name!r} trains on images, but `data.dataset`="
-            f"{cfg.data.dataset!r} holds feature vectors: train a head on them with "
-            "model.name=linear or model.name=mlp (proxy mode).")
+            f"`model.name`={cfg.model.name!r} trains on images, but the scenario holds "
+            f"feature vectors (`data.dataset`={cfg.data.dataset!r}"
+            + (", embedded by `data.backbone`" if cfg.data.backbone else "") + "): train a "
+            "head on them with model.name=linear or model.name=mlp (proxy mode).")
     if model.inputs == "features" and has_images:
         raise ValueError(
             f"`model.name`={cfg.model.name!r} trains on feature vectors, but `data.dataset`="
@@ -605,6 +608,7 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lo
 
     all_records: list[dict] = []
     programs = _Programs()
+    backbone = None
     for i, seed in enumerate(seeds):
         todo = [a for a in cfg.arms if len(existing.get((seed, a), [])) < cfg.loop.rounds + 1]
         if not todo:
@@ -614,6 +618,9 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lo
         if i > 0:
             scenario = build_scenario(cfg.data, seed, datasets=datasets)
             _check_sizes(cfg, scenario)
+        if cfg.data.backbone is not None:  # proxy mode: the head trains on cached features
+            backbone = backbone or load_backbone(cfg.data.backbone)
+            scenario = embed_scenario(scenario, backbone, datasets=datasets, progress=progress)
         trainer = _Trainer(cfg, scenario)
         for arm in cfg.arms:
             if arm not in todo:

@@ -95,6 +95,7 @@ from ads_jax._validation import (
     check_positive_int,
 )
 from ads_jax.data.dataset import Dataset
+from ads_jax.data.holdout import check_holdout, read_holdout
 from ads_jax.data.location import missing_local_data_error
 from ads_jax.data import kinds as _kinds
 from ads_jax.data.pool import (
@@ -182,6 +183,13 @@ class ScenarioConfig:
         is flipped to a uniformly drawn other class (default 0: none).
       val_label_noise: any kind: fraction of the V validation points whose
         label is flipped likewise (default 0: none).
+      backbone: proxy mode: a backbone directory (:mod:`ads_jax.proxy`). The
+        train rows it holds out (its ``holdout.json``) are excluded from the
+        pool, validation and test sets, and the loop embeds the scenario's
+        samples (after corruption) with it, so the model trains a head on
+        feature vectors (``model.name=linear|mlp``).
+      embedding_cache: directory of the cached embeddings of proxy mode
+        (None: ``$ADS_JAX_CACHE_DIR`` or ``~/.cache/ads_jax/embeddings``).
 
     Lists given for tuple fields (e.g. from JSON) are turned into tuples.
     Fields of another kind than ``kind`` must keep their defaults (noise
@@ -212,6 +220,8 @@ class ScenarioConfig:
     data_dir: str | None = None
     seed_label_noise: float = 0.0
     val_label_noise: float = 0.0
+    backbone: str | None = None
+    embedding_cache: str | None = None
 
     def __post_init__(self) -> None:
         def norm(name, v):
@@ -293,6 +303,10 @@ class ScenarioConfig:
                 f"`data.ood_dataset` must be a name or None, got {self.ood_dataset!r}.")
         check_fraction("data.seed_label_noise", self.seed_label_noise, inclusive_zero=True)
         check_fraction("data.val_label_noise", self.val_label_noise, inclusive_zero=True)
+        for name in ("backbone", "embedding_cache"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                raise TypeError(f"`data.{name}` must be a directory path or None, got {v!r}.")
         # Kind-specific fields.
         if self.kind == "domain_shift":
             if not srcs:
@@ -478,12 +492,16 @@ def _draw_seed_set(
     return np.concatenate(picks)
 
 
-def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
+def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator,
+                    train_rows: np.ndarray):
     """Validation / test rows and the train rows left for the pool.
+
+    ``train_rows``: the usable rows of the train split (all, or all but a
+    backbone's held-out rows).
 
     Returns ``(val_idx, test_idx, train_avail, val_from_test, test_from_train)``.
     """
-    val_idx, test_idx, train_avail, val_from_test = _split_val(cfg, ds, rng)
+    val_idx, test_idx, train_avail, val_from_test = _split_val(cfg, ds, rng, train_rows)
     if cfg.test_source == "test":
         return val_idx, test_idx, train_avail, val_from_test, False
     if cfg.test_size >= train_avail.size:
@@ -496,9 +514,10 @@ def _split_val_test(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
     return val_idx, test_idx, train_avail, val_from_test, True
 
 
-def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
+def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator,
+               train_rows: np.ndarray):
     """Validation rows (and the test rows of the test split) per ``val_source``."""
-    n_train, n_test = len(ds.y_train), len(ds.y_test)
+    n_train, n_test = int(train_rows.size), len(ds.y_test)
     if cfg.val_source == "test":
         perm = rng.permutation(n_test)
         if cfg.val_size >= n_test:
@@ -516,13 +535,13 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator):
         test_idx = rest if cfg.test_size is None else rest[: cfg.test_size]
         if cfg.test_source == "train":
             test_idx = rest
-        return val_idx, test_idx, np.arange(n_train), True
+        return val_idx, test_idx, train_rows, True
     if cfg.val_size >= n_train:
         raise ValueError(
             f"`data.val_size`={cfg.val_size} is not smaller than the {n_train} train images "
             f"of '{cfg.dataset}'."
         )
-    perm = rng.permutation(n_train)
+    perm = train_rows[rng.permutation(n_train)]  # == rng.permutation(n) when all rows are usable
     val_idx = np.sort(perm[: cfg.val_size])
     train_avail = np.sort(perm[cfg.val_size :])
     if cfg.test_source == "train":
@@ -662,8 +681,12 @@ def build_scenario(
         )
     b = Build(cfg=cfg, get=get, ds=ds, rng_pool=rng_pool, rng_corrupt=rng_corrupt)
 
+    train_rows = np.arange(len(ds.y_train))
+    if cfg.backbone is not None:  # proxy mode: the backbone's training rows are never used
+        held = check_holdout(read_holdout(cfg.backbone), ds.y_train, cfg.dataset)
+        train_rows = np.setdiff1d(train_rows, held)
     val_idx, test_idx, train_avail, val_from_test, test_from_train = _split_val_test(
-        cfg, ds, rng_split)
+        cfg, ds, rng_split, train_rows)
     if val_from_test:
         x_val, y_val = ds.x_test[val_idx], ds.y_test[val_idx]
     else:
