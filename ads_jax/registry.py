@@ -111,6 +111,11 @@ class Registry:
         self._built = {k: v for k, v in self._built.items() if k[0] != name}
         return factory
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (no-op if absent): for plugins that register temporarily."""
+        self._entries.pop(name, None)
+        self._built = {k: v for k, v in self._built.items() if k[0] != name}
+
     # ------------------------------------------------------------------ lookup
     def get(self, name: str, *, arg: str | None = None) -> Entry:
         """The entry registered under ``name`` (ValueError listing the names otherwise).
