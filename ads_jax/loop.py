@@ -62,6 +62,7 @@ from ads_jax.config_engine import to_dict
 from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_scenario_datasets
 from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
                                  to_host)
+from ads_jax.environment import describe, processor
 from ads_jax.experiment import ExperimentConfig
 from ads_jax.models import build_model_component
 from ads_jax.proxy import embed_scenario, load_backbone
@@ -70,6 +71,7 @@ from ads_jax.stats import balanced_accuracy
 from ads_jax.sharding import pool_mesh
 from ads_jax.training import predict
 from ads_jax.rundir import (
+    record_environment,
     RESUMABLE_FIELDS,
     ResultsWriter,
     RunLock,
@@ -426,7 +428,8 @@ def _new_record(arm: str, seed: int, r: int, labeled: np.ndarray, tr: dict) -> R
                   test_accuracy=tr["test_accuracy"],
                   test_balanced_accuracy=tr["test_balanced_accuracy"],
                   val_accuracy=tr["val_accuracy"], best_epoch=tr["best_epoch"],
-                  shared_training=bool(tr["shared"]), time=Times(**tr["time"]))
+                  shared_training=bool(tr["shared"]), processor=processor(),
+                  time=Times(**tr["time"]))
 
 
 def _progress_line(rec: Record, R: int) -> str:
@@ -569,6 +572,7 @@ def run_experiment(
                     progress(f"run directory {out}: took over the lock of a stopped run "
                              f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
                 prepare(out, to_dict(cfg), overwrite=overwrite)
+                record_environment(out, describe())
             ok = True
         finally:
             broadcast_ok(ok, "Preparing the run directory")

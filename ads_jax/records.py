@@ -10,7 +10,7 @@ the statistics and the paper scripts read them back through
      "best_epoch": 11, "acquired": 30, "preselected": 45,
      "picked_provenance": {"clean": 0.9, "noisy": 0.1, ...},
      "candidate_provenance": {...}, "pool_provenance": {...},
-     "shared_training": false,
+     "shared_training": false, "processor": "AMD EPYC",
      "time": {"training": 4.2, "inference": 0.3, "selection": 0.08, "compile": 0.0}}
 
 Records written by earlier versions of ads_jax (other ``time`` entries, no
@@ -73,6 +73,8 @@ class Record:
         points, the candidates and the whole unlabeled pool (None in the last round).
       shared_training: the round's model is shared by every arm of the seed
         (round 0): its ``time.training``/``time.inference`` were spent once for all.
+      processor: the CPU model the round ran on (:func:`ads_jax.environment.processor`;
+        results reproduce bit for bit only on the same processor type and versions).
       time: :class:`Times`.
     """
 
@@ -90,6 +92,7 @@ class Record:
     candidate_provenance: Mapping[str, float] | None = None
     pool_provenance: Mapping[str, float] | None = None
     shared_training: bool = False
+    processor: str | None = None
     time: Times = dataclasses.field(default_factory=Times)
 
     def to_dict(self) -> dict[str, Any]:

@@ -76,10 +76,13 @@ from ads_jax._files import (
     remove,
     rmtree,
 )
+from ads_jax.records import REQUIRED
 
 __all__ = [
     "CONFIG_NAME",
     "RESULTS_NAME",
+    "ENVIRONMENT_NAME",
+    "record_environment",
     "LOCK_NAME",
     "RECORD_KEYS",
     "RESUMABLE_FIELDS",
@@ -107,14 +110,16 @@ __all__ = [
 
 CONFIG_NAME = "config.json"
 RESULTS_NAME = "results.jsonl"
+ENVIRONMENT_NAME = "environment.json"
 LOCK_NAME = ".lock"
-#: Keys every result record has.
-RECORD_KEYS = ("arm", "seed", "round", "labeled", "test_accuracy")
+#: Keys every result record has (the one definition: :data:`ads_jax.records.REQUIRED`).
+RECORD_KEYS = REQUIRED
 
 #: Config fields that may differ between the config of a run directory and the
 #: config that resumes it: where it lives, which (arm, seed) pairs to run now
 #: and bookkeeping. Anything else changes results, so it must match.
 RESUMABLE_FIELDS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
+                    # loop.warm_timing: a field of earlier versions (run directories they made)
                     "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
                     "loop.checkpoint_training", "loop.save_artefacts", "loop.mesh",
                     "acquisition.arm")
@@ -141,6 +146,20 @@ def config_path(out_dir: str | os.PathLike) -> str:
 def results_path(out_dir: str | os.PathLike) -> str:
     """``<out_dir>/results.jsonl``."""
     return _join(out_dir, RESULTS_NAME)
+
+
+def record_environment(out_dir: str | os.PathLike, environment: Mapping[str, Any]) -> None:
+    """Append this session's machine and versions to ``<out_dir>/environment.json``
+    (a list, one entry per session that wrote to the run; a corrupt file is restarted)."""
+    path = _join(out_dir, ENVIRONMENT_NAME)
+    sessions = []
+    try:
+        old = read_json(path, what="Run environment file")
+        sessions = old if isinstance(old, list) else []
+    except (FileNotFoundError, ValueError):
+        pass
+    sessions.append(dict(environment, started=time.strftime("%Y-%m-%dT%H:%M:%S%z")))
+    atomic_write_json(path, sessions)
 
 
 def checkpoint_dir(out_dir: str | os.PathLike, arm: str, seed: int) -> str:
