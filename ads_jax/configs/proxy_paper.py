@@ -31,7 +31,9 @@ Protocol (the paper's numbers where they fit a CPU; :mod:`ads_jax.proxy`):
   with the ``_ours`` suffix, ads_jax's defaults (k = 10, distance weights,
   mean); KNN-Shapley K = 5 in both.
 
-Variants: ``<setting>_<quality>[_ours]`` (Figure 5; arms ``ads+coreset``,
+Variants: ``<setting>_<quality>[_ours]`` with quality ``small``, ``large`` or
+``tiny`` (digits, a pool of 400, batches of 10, 2 rounds, 2 seeds, the tiny
+backbone: a smoke test) (Figure 5; arms ``ads+coreset``,
 ``coreset``, ``entropy``, ``random``, ``randfilter+coreset``) and
 ``table1_<quality>[_ours]`` (Table 1: Core-set, K-Medians and BADGE each alone,
 after ADS and after the random pre-filter), e.g. ``proxy_paper:noisy_small``.
@@ -96,6 +98,14 @@ MISLABEL_FRACTION = 0.2
 
 
 def _data(quality: str, **kw) -> dict:
+    if quality == "tiny":  # digits, a pool of 400, the tiny backbone (smoke tests)
+        d = dict(dataset="digits", initial_labeled=20, val_size=50, test_size=100,
+                 pool_size=400, backbone=TINY_BACKBONES["large"])
+        if kw.get("kind") == "cheap":
+            kw = dict(kw, ood_dataset="digits")
+        if kw.get("kind") == "domain_shift":
+            kw = dict(kw, source_datasets=("digits", shifted("digits")))
+        return dict(d, **kw)
     dataset = f"npz:{cifar10_npz()}"
     return dict(dict(dataset=dataset, initial_labeled=PAPER_INITIAL_LABELED,
                      val_size=PAPER_VAL_SIZE, val_source="train", test_source="test",
@@ -114,7 +124,8 @@ def _setting(name: str, quality: str) -> tuple[dict, float]:
                      mislabel_fraction=MISLABEL_FRACTION, convert_images=True), \
             PRESELECT["cheap10"]
     if name == "shift":
-        d = _data(quality, kind="domain_shift", source_weights=SOURCE_WEIGHTS)
+        d = _data(quality, kind="domain_shift", source_weights=SOURCE_WEIGHTS,
+                  source_datasets=("x",))
         return dict(d, source_datasets=(d["dataset"], shifted(d["dataset"]))), \
             PRESELECT["cinic10"]
     raise ValueError(name)  # pragma: no cover - the variants below name the settings
@@ -128,17 +139,19 @@ QUALITIES = ("small", "large")
 def _experiment(setting: str, quality: str, ours: bool, *, table1: bool = False):
     data, fraction = _setting("curated" if table1 else setting, quality)
     vname = f"{'table1' if table1 else setting}_{quality}{'_ours' if ours else ''}"
+    tiny = quality == "tiny"
     return paper_experiment(
         name=NAME, variant_name=vname, data=data, model=dict(HEAD), train=dict(epochs=1),
         preselect_fraction=fraction, estimator=OURS_ESTIMATOR if ours else None,
-        budget=PAPER_BUDGET, rounds=1 if table1 else PAPER_ROUNDS,
-        arms=TABLE1_ARMS if table1 else CURVE_ARMS, seeds=SEEDS)
+        budget=10 if tiny else PAPER_BUDGET,
+        rounds=1 if table1 else (2 if tiny else PAPER_ROUNDS),
+        arms=TABLE1_ARMS if table1 else CURVE_ARMS, seeds=(0, 1) if tiny else SEEDS)
 
 
 def variants() -> dict:
     """Every variant's builder (``{name: () -> ExperimentConfig}``)."""
     out = {}
-    for q in QUALITIES:
+    for q in QUALITIES + ("tiny",):
         for ours in (False, True):
             sfx = "_ours" if ours else ""
             for s in SETTINGS:
