@@ -125,7 +125,9 @@ class Record:
                     raise ValueError(f"`{k}` must be an integer, got {getattr(rec, k)!r}")
             if not isinstance(rec.arm, str):
                 raise ValueError(f"`arm` must be a string, got {rec.arm!r}")
-            if not math.isfinite(float(rec.test_accuracy)):
+            if (isinstance(rec.test_accuracy, bool)
+                    or not isinstance(rec.test_accuracy, (int, float))
+                    or not math.isfinite(rec.test_accuracy)):
                 raise ValueError(f"`test_accuracy` must be a number, got {rec.test_accuracy!r}")
         except (TypeError, ValueError) as e:
             raise ValueError(f"{where} is not a valid result record: {e}.") from None
