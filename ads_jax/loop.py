@@ -66,7 +66,9 @@ from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_prima
 from ads_jax.experiment import ExperimentConfig
 from ads_jax.models import build_model
 from ads_jax.sharding import pool_mesh
+from ads_jax.determinism import ensure_deterministic_ops
 from ads_jax.training import evaluate, fit, predict
+from ads_jax.training.config import BOOKKEEPING_FIELDS as TRAIN_BOOKKEEPING_FIELDS
 from ads_jax.rundir import (
     RunLock,
     append_record,
@@ -98,7 +100,8 @@ STAGES = ("training", "inference", "selection", "compile")
 RESUMABLE_FIELDS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint",
                     "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
                     "loop.checkpoint_training", "loop.save_artefacts", "loop.mesh",
-                    "acquisition.arm")
+                    "acquisition.arm",
+                    *(f"train.{f}" for f in TRAIN_BOOKKEEPING_FIELDS))
 
 
 def round_keys(seed: int, round_: int) -> tuple[jax.Array, jax.Array]:
@@ -592,10 +595,14 @@ def run_experiment(
         mismatch with an existing run directory, errors of the data/model/
         training/acquisition configs.
       RunDirectoryBusy: another run holds the run directory.
+      RuntimeError: ``train.deterministic`` on a GPU backend started without
+        ``--xla_gpu_deterministic_ops=true`` (see :mod:`ads_jax.determinism`).
       FileNotFoundError: dataset file missing.
     """
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
+    # Before anything starts JAX's backends (train.deterministic; no effect on CPU).
+    ensure_deterministic_ops(cfg.train.deterministic)
     if cfg.train.multi_host:
         initialize()
     acq_cfgs = _acq_configs(cfg)
