@@ -90,7 +90,9 @@ def ensure_deterministic_ops(deterministic: bool = True, *,
 
     ``deterministic=False``: nothing. Otherwise, before JAX has started its
     backends: sets the flag in ``XLA_FLAGS`` (it then applies on a GPU and is
-    ignored on CPU / TPU). After: checks that no GPU backend runs without it.
+    ignored on CPU / TPU). After: checks that no GPU backend runs without it
+    (by reading ``XLA_FLAGS``: a flag added to the environment after the
+    backends started is not seen by XLA, and not detected here either).
 
     Raises:
       RuntimeError: a GPU backend is running and ``XLA_FLAGS`` does not turn
