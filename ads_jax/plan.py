@@ -264,9 +264,9 @@ def run_shapes(cfg, shapes: DataShapes | None = None,
 # Primitives that move no data through the ALUs (XLA fuses or aliases them).
 _FREE = {"reshape", "broadcast_in_dim", "squeeze", "expand_dims", "convert_element_type",
          "iota", "bitcast_convert_type", "copy", "copy_p", "pvary", "sharding_constraint",
-         "mesh_cast", "reshard", "random_wrap", "random_unwrap", "random_bits_p"}
+         "mesh_cast", "reshard", "random_wrap", "random_unwrap"}
 # Primitives that read only what they produce (index ops) or write only their update.
-_READS_OUTPUT = {"gather", "dynamic_slice", "slice", "index_in_dim"}
+_READS_OUTPUT = {"gather", "dynamic_slice", "slice"}
 _WRITES_UPDATE = {"dynamic_update_slice", "scatter", "scatter-add", "scatter_add",
                   "scatter_mul", "scatter_min", "scatter_max"}
 
@@ -288,7 +288,7 @@ def _nelems(aval) -> float:
 
 
 def _sub_jaxprs(eqn):
-    """(jaxpr, multiplier or None) of the sub-programs of an equation."""
+    """The sub-jaxprs of an equation (loop / branch bodies, nested calls)."""
     out = []
     for v in eqn.params.values():
         for j in (v if isinstance(v, (tuple, list)) else (v,)):
@@ -330,7 +330,8 @@ def _eqn_cost(eqn) -> _Cost:
     if name in _READS_OUTPUT:
         nbytes = 2.0 * sum(_nbytes(a) for a in outs)
     elif name in _WRITES_UPDATE:
-        upd = eqn.invars[-1].aval if name == "dynamic_update_slice" else eqn.invars[2].aval
+        # dynamic_update_slice(operand, update, *indices); scatter(operand, indices, updates)
+        upd = eqn.invars[1].aval if name == "dynamic_update_slice" else eqn.invars[2].aval
         nbytes = 2.0 * _nbytes(upd)
     else:
         nbytes = sum(_nbytes(a) for a in ins) + sum(_nbytes(a) for a in outs)

@@ -93,6 +93,16 @@ def test_static_loop_bodies_are_counted_per_iteration_dynamic_ones_reported():
     assert dyn.dynamic_loops == 1 and dyn.flops == pytest.approx(one.flops, rel=0.05)
 
 
+def test_in_place_loop_writes_count_the_update_not_the_buffer():
+    buf = jax.ShapeDtypeStruct((100_000,), jnp.float32)
+
+    def fill(b):  # 100 single-element writes into a 400 kB buffer
+        return lax.fori_loop(0, 100, lambda i, c: c.at[i].set(i.astype(c.dtype)), b)
+
+    p = PL._compile("fill", jax.jit(fill), (buf,), "", 1)
+    assert p.bytes_accessed - p.xla_bytes < 100 * 64  # ~8 bytes per write, not 400 kB
+
+
 def test_estimate_follows_the_roofline(report, cfg):
     # compute-bound (infinite bandwidth): halving the peak doubles every time
     fast = report.estimate(2e12, 1e30)
