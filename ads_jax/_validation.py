@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 __all__ = [
     "is_tracer",
@@ -102,21 +103,89 @@ def check_array(
     return x
 
 
+def _is_float_dtype(dt: Any) -> bool:
+    """Floating dtypes, ml_dtypes ones (bfloat16, float8...) included."""
+    return bool(jnp.issubdtype(dt, jnp.floating))
+
+
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    """() bool: every entry of ``x`` is finite (one reduction where ``x`` lives)."""
+    return jnp.all(jnp.isfinite(x))
+
+
+@jax.jit
+def _first_non_finite(x: jax.Array):
+    """Error path: ``(count, row, col)`` int32 scalars -- the number of non-finite
+    entries, the first row (leading-axis slice) holding one and the flat index of
+    the first one within that row. Scalars only (replicated, so readable from
+    any process of a multi-process global array)."""
+    bad = ~jnp.isfinite(x).reshape(x.shape[0], -1)
+    n, m = bad.shape
+    count = jnp.sum(jnp.sum(bad, axis=1, dtype=jnp.int32), dtype=jnp.int32)
+    # reductions only (no dynamic slice of a possibly sharded array)
+    rows = lax.broadcasted_iota(jnp.int32, bad.shape, 0)
+    cols = lax.broadcasted_iota(jnp.int32, bad.shape, 1)
+    row = jnp.min(jnp.where(bad, rows, n))
+    col = jnp.min(jnp.where(bad & (rows == row), cols, m))
+    return count, row, col
+
+
+def _as_float_for_numpy(arr: np.ndarray) -> np.ndarray:
+    """NumPy's isfinite does not know the ml_dtypes floats (bfloat16, float8...)."""
+    return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.float32)
+
+
+def _raise_non_finite(name: str, n: int, first: tuple[int, ...]) -> None:
+    raise ValueError(
+        f"`{name}` contains {n} non-finite value(s) (NaN or inf), first at index "
+        f"{first}. Remove or impute these points before calling."
+    )
+
+
+def _locate_non_finite(name: str, x: jax.Array) -> None:
+    """Error path of a device array: count and first bad index from three scalars
+    computed on the device (never a host copy of the array)."""
+    if x.ndim == 0:
+        _raise_non_finite(name, 1, ())
+    count, row, col = (int(v) for v in jax.device_get(_first_non_finite(x)))
+    first = (row,) + tuple(int(i) for i in np.unravel_index(col, x.shape[1:]))
+    _raise_non_finite(name, count, first)
+
+
 def check_finite(name: str, x: Any) -> Any:
-    """Reject NaN / inf entries in a floating-point array."""
+    """Reject NaN / inf entries in a floating-point array.
+
+    A ``jax.Array`` is checked where it lives: one jitted reduction
+    (``jnp.isfinite(x).all()``) and one scalar read back -- no host copy of
+    the array (sharded and multi-process global arrays included). Only when
+    it fails are the count and the first bad index computed, again on the
+    device (three scalars). NumPy (and other host) inputs are checked on the
+    host.
+    Non-float arrays always pass.
+
+    Raises:
+      ValueError: naming ``name``, the number of non-finite values and the
+        index of the first one.
+    """
     if is_tracer(x):
         return x
+    if isinstance(x, jax.Array):
+        if _is_float_dtype(x.dtype) and x.size and not bool(jax.device_get(_all_finite(x))):
+            _locate_non_finite(name, x)
+        return x
     arr = np.asarray(x)
-    if np.issubdtype(arr.dtype, np.floating) or arr.dtype.name == "bfloat16":
-        bad = ~np.isfinite(arr.astype(np.float32) if arr.dtype.name == "bfloat16" else arr)
+    if _is_float_dtype(arr.dtype):
+        bad = ~np.isfinite(_as_float_for_numpy(arr))
         if bad.any():
-            n = int(bad.sum())
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"`{name}` contains {n} non-finite value(s) (NaN or inf), first at index "
-                f"{first}. Remove or impute these points before calling."
-            )
+            _raise_non_finite(name, int(bad.sum()),
+                              tuple(int(i) for i in np.argwhere(bad)[0]))
     return x
+
+
+@jax.jit
+def _min_max(y: jax.Array):
+    return jnp.min(y), jnp.max(y)
 
 
 def check_labels(name: str, y: Any, num_classes: int) -> Any:
@@ -124,16 +193,20 @@ def check_labels(name: str, y: Any, num_classes: int) -> Any:
     check_positive_int("num_classes", num_classes)
     if is_tracer(y):
         return y
-    check_array(name, y, ndim=1, kind="i", allow_empty=True)
-    arr = np.asarray(y)
-    if arr.size:
+    arr = check_array(name, y, ndim=1, kind="i", allow_empty=True)
+    if arr.shape[0] == 0:
+        return y
+    if isinstance(arr, jax.Array):  # two scalars back, no host copy of the labels
+        lo, hi = (int(v) for v in jax.device_get(_min_max(arr)))
+    else:
+        arr = np.asarray(arr)
         lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= num_classes:
-            raise ValueError(
-                f"`{name}` must contain labels in [0, {num_classes}) "
-                f"(num_classes={num_classes}), got values in [{lo}, {hi}]. "
-                "Re-index the labels or pass the right num_classes."
-            )
+    if lo < 0 or hi >= num_classes:
+        raise ValueError(
+            f"`{name}` must contain labels in [0, {num_classes}) "
+            f"(num_classes={num_classes}), got values in [{lo}, {hi}]. "
+            "Re-index the labels or pass the right num_classes."
+        )
     return y
 
 

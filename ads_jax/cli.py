@@ -34,6 +34,7 @@ from ads_jax.config_engine import apply_overrides, to_json
 from ads_jax.configs import available as available_configs
 from ads_jax.configs import load as get_config
 from ads_jax.configs import resolve as resolve_config
+from ads_jax.determinism import ensure_deterministic_ops
 from ads_jax.distributed import is_primary
 from ads_jax.loop import run_experiment
 from ads_jax.plotting import format_table, load_results, plot_results
@@ -137,6 +138,9 @@ def _describe(cfg) -> str:
 
 def _run(cfg, args, *, title: str) -> int:
 
+    # XLA reads XLA_FLAGS when JAX starts its backends: importing ads_jax and
+    # resolving the config start nothing, so the flag set here applies to the run.
+    ensure_deterministic_ops(cfg.train.deterministic)
     t0 = time.perf_counter()
     started = []
 

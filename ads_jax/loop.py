@@ -69,6 +69,7 @@ from ads_jax.proxy import embed_scenario, load_backbone
 from ads_jax.records import Record, Times, non_clean_share
 from ads_jax.stats import balanced_accuracy
 from ads_jax.sharding import pool_mesh
+from ads_jax.determinism import ensure_deterministic_ops
 from ads_jax.training import predict
 from ads_jax.rundir import (
     record_environment,
@@ -542,10 +543,14 @@ def run_experiment(
         mismatch with an existing run directory, errors of the data/model/
         training/acquisition configs.
       RunDirectoryBusy: another run holds the run directory.
+      RuntimeError: ``train.deterministic`` on a GPU backend started without
+        ``--xla_gpu_deterministic_ops=true`` (see :mod:`ads_jax.determinism`).
       FileNotFoundError: dataset file missing.
     """
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
+    # Before anything starts JAX's backends (train.deterministic; no effect on CPU).
+    ensure_deterministic_ops(cfg.train.deterministic)
     if cfg.train.multi_host:
         initialize()
     acq_cfgs = _acq_configs(cfg)

@@ -77,6 +77,7 @@ from ads_jax._files import (
     rmtree,
 )
 from ads_jax.records import REQUIRED
+from ads_jax.training.config import BOOKKEEPING_FIELDS as TRAIN_BOOKKEEPING_FIELDS
 
 __all__ = [
     "CONFIG_NAME",
@@ -122,7 +123,8 @@ RESUMABLE_FIELDS = ("loop.out_dir", "loop.arms", "loop.seeds", "loop.checkpoint"
                     # loop.warm_timing: a field of earlier versions (run directories they made)
                     "loop.max_to_keep", "loop.share_initial_round", "loop.warm_timing",
                     "loop.checkpoint_training", "loop.save_artefacts", "loop.mesh",
-                    "acquisition.arm")
+                    "acquisition.arm",
+                    *(f"train.{f}" for f in TRAIN_BOOKKEEPING_FIELDS))
 
 _FIX = ("Use another `loop.out_dir`, or --overwrite (run_experiment(overwrite=True)) to "
         "discard the old run.")

@@ -31,18 +31,24 @@ from ads_jax.configs import resolve as resolve_config
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "experiments" / "paper"
 MODULES = {  # module -> (variants, pre-selection fraction of the paper)
-    "paper_cifar10": (("paper", "cpu", "cpu_ours", "tiny"), 0.3),
-    "paper_noisy": (("paper", "paper_svhn", "cpu", "cpu_ours", "cpu_cifar10", "tiny"), 0.1),
-    "paper_cheap10": (("paper", "cpu", "cpu_ours", "tiny"), 0.1),
-    "paper_domain_shift": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
-    "paper_cinic10": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
-    "paper_tiny_imagenet": (("paper", "cpu", "cpu_ours", "tiny"), 0.2),
+    "paper_cifar10": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.3),
+    "paper_noisy": (("paper", "paper_gpu", "paper_svhn", "cpu", "cpu_ours", "cpu_cifar10",
+                     "tiny"), 0.1),
+    "paper_cheap10": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.1),
+    "paper_domain_shift": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.2),
+    "paper_cinic10": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.2),
+    "paper_tiny_imagenet": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.2),
 }
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _opts(cfg):
-    return cfg.acquisition.estimator.typed_options()
+    """The estimator's options with its defaults filled in (the option schema)."""
+    from ads_jax.config_engine import from_dict
+    from ads_jax.valuation.registry import ESTIMATORS
+
+    est = cfg.acquisition.estimator
+    return from_dict(ESTIMATORS.get(est.name).schema, dict(est.options))
 
 
 # ----------------------------------------------------------------------------
@@ -76,6 +82,34 @@ def test_paper_variants_have_the_papers_values(module):
         wrn = (16, 8) if v == "paper_svhn" else (28, 10)
         assert (cfg.model.depth, cfg.model.width) == wrn
         assert not d.dataset.startswith("npz:/work/shared")
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_paper_gpu_variant_is_the_paper_variant_for_accelerators(module):
+    """paper_gpu changes exactly the accelerator fields (and its run directory)."""
+    from ads_jax.config_engine import config_diff
+
+    paper, gpu = resolve_config(f"{module}:paper"), resolve_config(f"{module}:paper_gpu")
+    assert config_diff(paper, gpu) == ["loop.out_dir", "model.dtype", "train.async_checkpoint",
+                                       "train.checkpoint_every"]
+    assert gpu.model.dtype == "bfloat16" and gpu.train.checkpoint_every == 5
+    assert gpu.train.async_checkpoint and gpu.train.deterministic and paper.train.deterministic
+    assert gpu.loop.checkpoint_training  # the epoch checkpoints checkpoint_every thins out
+    assert gpu.loop.out_dir == f"runs/{module}/paper_gpu"
+
+
+def test_svhn500k_runs_the_noisy_loop_at_500k():
+    cfg = resolve_config("paper_noisy:svhn500k")
+    paper = resolve_config("paper_noisy:paper_svhn")
+    d = cfg.data
+    assert d.dataset == "svhn_cropped+extra" and d.pool_size == 500_000
+    assert (d.kind, d.noise_fraction, d.noise_beta, d.noisy_initial) == (
+        "noisy", 0.8, (2.0, 5.0), False)
+    assert (d.initial_labeled, cfg.acquisition.budget, cfg.loop.rounds) == (5000, 5000, 5)
+    assert (cfg.model.depth, cfg.model.width, cfg.model.dtype) == (16, 8, "bfloat16")
+    assert cfg.acquisition == paper.acquisition and cfg.train.flip is False
+    assert cfg.train.checkpoint_every == 5 and cfg.train.async_checkpoint
+    assert cfg.loop.mesh == "all" and cfg.loop.out_dir == "runs/paper_noisy/svhn500k"
 
 
 def test_paper_scenarios_and_arms():
@@ -151,6 +185,23 @@ def test_domain_shift_uses_the_shifted_spec():
     assert sc.pool_size == tiny.pool_size
     counts = sc.provenance_counts()
     assert counts["source_domain"] > 0.6 * sc.pool_size and counts["clean"] > 0
+
+
+def test_scripts_group_arms_by_default():
+    """The arms of one seed share one job (and its round-0 model) unless --no-group-arms."""
+    sys.path.insert(0, str(REPO))
+    from experiments.paper import _common as C
+
+    p = C.parser("x", "x")
+    assert p.parse_args([]).group_arms is True
+    assert p.parse_args(["--group-arms"]).group_arms is True
+    assert p.parse_args(["--no-group-arms"]).group_arms is False
+    from ads_jax.sweep import jobs_of
+
+    t1 = _load("table1_first_round")
+    args = p.parse_args(["--preset", "tiny"])
+    jobs = jobs_of(t1.build_sweeps("tiny", ["paper_cifar10"], [0], args.group_arms), "/none")
+    assert len(jobs) == 1 and len(jobs[0].arms) == 3
 
 
 def test_threshold_radius_valuation():

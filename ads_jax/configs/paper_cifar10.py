@@ -68,10 +68,19 @@ Variants:
 * ``tiny``: seconds, for smoke tests: the built-in ``digits`` data, a pool of
   150, 10 labeled, batches of 10, validation 50, test 100, WRN-10-1 trained
   for 1 epoch, 1 round.
+* ``paper_gpu`` (every ``paper_*`` module): ``paper`` for accelerators --
+  :data:`GPU_OVERRIDES`: bfloat16 compute (``model.dtype``; parameters stay
+  float32), per-epoch training checkpoints only every 5 epochs (and after a
+  new best epoch and the last one, ``train.checkpoint_every=5``) written in
+  the background (``train.async_checkpoint``), deterministic GPU kernels
+  (``train.deterministic``: ``ads-jax run`` sets
+  ``--xla_gpu_deterministic_ops=true``), run directory
+  ``runs/<module>/paper_gpu``. Everything the paper states is unchanged.
 """
 
 from __future__ import annotations
 
+from ads_jax.config_engine import apply_overrides
 from ads_jax.configs import cifar10_npz, experiment, variant
 
 # ---- what the paper states -------------------------------------------------
@@ -111,6 +120,9 @@ CPU_BUDGET = 100
 #: Test images carved from the CIFAR-10 train split at CPU scale (the shared copy
 #: holds only 1,017 test images).
 CPU_TEST_SIZE = 5000
+#: What the accelerator variants (``paper_gpu``) change in a ``paper`` variant.
+GPU_OVERRIDES = ("model.dtype=bfloat16", "train.checkpoint_every=5",
+                 "train.async_checkpoint=true", "train.deterministic=true")
 TINY_MODEL = dict(depth=10, width=1)
 TINY_TRAIN = dict(epochs=1, batch_size=32, learning_rate=0.05, patience=None, flip=False,
                   crop_padding=1)
@@ -134,6 +146,12 @@ def paper_experiment(*, name: str, variant_name: str, data: dict, model: dict,
         loop=dict(rounds=rounds, arms=tuple(arms), seeds=tuple(seeds),
                   out_dir=f"runs/{name}/{variant_name}", **(loop or {})),
     )
+
+
+def gpu_variant(cfg, *, name: str, variant_name: str = "paper_gpu"):
+    """``cfg`` for accelerators: :data:`GPU_OVERRIDES`, run directory
+    ``runs/<name>/<variant_name>``."""
+    return apply_overrides(cfg, [*GPU_OVERRIDES, f"loop.out_dir=runs/{name}/{variant_name}"])
 
 
 def paper_data(**kw) -> dict:
@@ -180,7 +198,8 @@ def cpu_experiment(*, name: str, variant_name: str, data: dict, preselect_fracti
 def standard_variants(*, name: str, fraction: float, paper, tiny_data, cpu_data=None, cpu=None):
     """The variants every paper preset has, as ``{variant: builder}`` for :func:`variant`.
 
-    ``""`` and ``"paper"`` -> ``paper()``; ``"cpu"`` / ``"cpu_ours"`` -> ``cpu(variant_name,
+    ``""`` and ``"paper"`` -> ``paper()``; ``"paper_gpu"`` -> :func:`gpu_variant` of
+    ``paper()``; ``"cpu"`` / ``"cpu_ours"`` -> ``cpu(variant_name,
     estimator)`` with the paper's / ads_jax's (:data:`OURS_ESTIMATOR`) regression, by default
     :func:`cpu_experiment` on ``cpu_data()``; ``"tiny"`` -> :func:`tiny_experiment` on
     ``tiny_data()``. A module adds or replaces entries for its own variants.
@@ -189,7 +208,9 @@ def standard_variants(*, name: str, fraction: float, paper, tiny_data, cpu_data=
         def cpu(variant_name, estimator=None):
             return cpu_experiment(name=name, variant_name=variant_name, data=cpu_data(),
                                   preselect_fraction=fraction, estimator=estimator)
-    return {"": paper, "paper": paper, "cpu": lambda: cpu("cpu"),
+    return {"": paper, "paper": paper,
+            "paper_gpu": lambda: gpu_variant(paper(), name=name),
+            "cpu": lambda: cpu("cpu"),
             "cpu_ours": lambda: cpu("cpu_ours", OURS_ESTIMATOR),
             "tiny": lambda: tiny_experiment(name=name, data=tiny_data(),
                                             preselect_fraction=fraction)}

@@ -174,7 +174,7 @@ def _kernel(ax, a, h, cand, lab_idx, u, *, layout, budget, has_labeled):
         ca = C.gather_rows(ax, a, p[None], off)[0]
         ch = C.gather_rows(ax, h, p[None], off)[0]
         ip = jnp.dot(a, ca, precision=_HI) * jnp.dot(h, ch, precision=_HI)
-        dist = g2 + jnp.dot(ca, ca) * jnp.dot(ch, ch) - 2.0 * ip
+        dist = g2 + jnp.dot(ca, ca, precision=_HI) * jnp.dot(ch, ch, precision=_HI) - 2.0 * ip
         d2 = jnp.minimum(d2, jnp.maximum(dist, 0.0))
         avail = avail & (ids != p)
         return d2, avail, picks.at[t].set(draw(d2, avail, u[t]))

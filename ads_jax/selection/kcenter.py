@@ -105,7 +105,8 @@ def _kernel_matvec(ax, x, cand, lab_idx, u0, *, layout, budget, has_labeled):
         md, avail, picks = state
         p = picks[t - 1]
         c = C.gather_rows(ax, x, p[None], off)[0]
-        dist = sq + jnp.dot(c, c) - 2.0 * jnp.dot(x, c, precision=lax.Precision.HIGHEST)
+        dist = sq + jnp.dot(c, c, precision=lax.Precision.HIGHEST) - 2.0 * jnp.dot(
+            x, c, precision=lax.Precision.HIGHEST)
         md = jnp.minimum(md, jnp.maximum(dist, 0.0))
         avail = avail & (ids != p)
         nxt, _ = C.global_argmax(ax, jnp.where(avail, md, neg), off)
@@ -155,7 +156,7 @@ def _kernel_lazy(ax, x, cand, lab_idx, u0, *, layout, budget, has_labeled):
         p = picks[t - 1]
         c = C.gather_rows(ax, x, p[None], off)[0]
         centers = centers.at[t - 1].set(c)
-        c_sq = c_sq.at[t - 1].set(jnp.dot(c, c))
+        c_sq = c_sq.at[t - 1].set(jnp.dot(c, c, precision=lax.Precision.HIGHEST))
         loc = p - off
         own = (loc >= 0) & (loc < n_loc)
         pb = jnp.clip(loc // bs, 0, nb - 1)

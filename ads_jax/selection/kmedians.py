@@ -188,7 +188,8 @@ def _kernel(ax, x, valid, u, tol, *, layout, k, iterations, T, onehot_sums):
         return C.gather_rows(ax, x, p[None], off)[0]
 
     def sqdist_to(c):
-        return jnp.maximum(sq + jnp.dot(c, c) - 2.0 * jnp.dot(x, c, precision=_HI), 0.0)
+        return jnp.maximum(sq + jnp.dot(c, c, precision=_HI) - 2.0 * jnp.dot(x, c, precision=_HI),
+                           0.0)
 
     # 1. k-means++ seeding.
     first = K.tree_sample(ax, valid.astype(dt), u[0], block)

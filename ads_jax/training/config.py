@@ -6,9 +6,15 @@ import dataclasses
 
 from ads_jax import _validation as V
 
-__all__ = ["TrainConfig", "SCHEDULES"]
+__all__ = ["TrainConfig", "SCHEDULES", "BOOKKEEPING_FIELDS"]
 
 SCHEDULES = ("cosine", "step", "constant")
+
+#: Fields that change how a fit is checkpointed or which XLA kernels run, never the
+#: algorithm: a fit may be resumed with other values (they are not part of ``fit``'s
+#: resume fingerprint, nor of the loop's config check).
+BOOKKEEPING_FIELDS = ("keep_checkpoints", "checkpoint_every", "async_checkpoint",
+                      "deterministic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +49,30 @@ class TrainConfig:
       multi_host: require a multi-process JAX runtime (call
         ``ads_jax.training.init_distributed()`` at program start first).
       keep_checkpoints: how many per-epoch checkpoints Orbax keeps.
+      checkpoint_every: with a ``checkpoint_dir``, which epochs ``fit`` writes
+        (k >= 1): epoch e is written iff (a) e is a multiple of k, or (b) e
+        is a new best epoch (its validation score beats every earlier epoch;
+        only with validation data -- without it every epoch would be "best"),
+        or (c) e ends the fit (``epochs`` reached or patience ran out), so a
+        finished fit is always on disk and a rerun returns it without
+        training. 1 (default) writes every epoch. A killed fit resumes from
+        its newest written epoch and replays the epochs after it, so its
+        result is the same for every k (every random draw is keyed by the
+        epoch number); a larger k only means more epochs to replay.
+      async_checkpoint: write checkpoints in the background (Orbax async
+        save): ``fit`` copies the state to the host, then goes on training
+        while the files are written; it waits for a pending write before the
+        next one and at its end. False: every write blocks the train loop.
+      deterministic: ask XLA for deterministic GPU kernels
+        (``--xla_gpu_deterministic_ops=true``), without which a killed and
+        resumed run gives identical records only on CPU / TPU. The flag must
+        be in ``XLA_FLAGS`` before JAX initialises its backends: the
+        ``ads-jax`` command sets it (:func:`ads_jax.determinism.ensure_deterministic_ops`),
+        and ``fit`` raises a RuntimeError saying how to set it when a GPU
+        backend is already running without it. Cost: deterministic scatter
+        and reductions and the deterministic cuDNN algorithms are slower on
+        GPU (the XLA flag also turns off autotuning choices that are not
+        reproducible). No effect on CPU and TPU.
     """
 
     epochs: int = 100
@@ -64,6 +94,9 @@ class TrainConfig:
     data_parallel: bool = True
     multi_host: bool = False
     keep_checkpoints: int = 2
+    checkpoint_every: int = 1
+    async_checkpoint: bool = False
+    deterministic: bool = True
 
     def __post_init__(self):
         V.check_int("train.epochs", self.epochs, minimum=1)
@@ -88,5 +121,7 @@ class TrainConfig:
         V.check_number("train.label_smoothing", self.label_smoothing, lo=0, hi=1, hi_open=True)
         V.check_int("train.eval_batch_size", self.eval_batch_size, minimum=1)
         V.check_int("train.keep_checkpoints", self.keep_checkpoints, minimum=1)
-        for b in ("nesterov", "augment", "flip", "data_parallel", "multi_host"):
+        V.check_int("train.checkpoint_every", self.checkpoint_every, minimum=1)
+        for b in ("nesterov", "augment", "flip", "data_parallel", "multi_host",
+                  "async_checkpoint", "deterministic"):
             V.check_bool(f"train.{b}", getattr(self, b))

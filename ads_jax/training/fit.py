@@ -37,14 +37,15 @@ from ads_jax import _validation as V
 from ads_jax.config_engine import to_dict
 from ads_jax._validation import check_labels, check_same_length
 from ads_jax.checkpoint import Checkpointer
-from ads_jax.training.config import TrainConfig
+from ads_jax.determinism import ensure_deterministic_ops
+from ads_jax.training.config import BOOKKEEPING_FIELDS, TrainConfig
 from ads_jax.training.inference import _check_images, _device_chunks, _forward_chunks
 from ads_jax.training.parallel import DATA_AXIS, data_mesh, num_shards, put_global, replicate
 from ads_jax.training.state import TrainState, make_optimizer
 from ads_jax.training.steps import StepOptions, gather_step_fn
 
 __all__ = ["fit", "FitResult", "TrainingDivergedError", "default_capacity",
-           "init_train_state"]
+           "init_train_state", "should_checkpoint"]
 
 MIN_CAPACITY = 64
 CAPACITY_GROWTH = 4
@@ -281,9 +282,11 @@ class _Progress:
 
 
 def _fingerprint(cfg, model, key, x_train, y_train, x_val, y_val) -> dict:
-    """What a resumed run must share with the run that wrote the checkpoint."""
+    """What a resumed run must share with the run that wrote the checkpoint (the
+    config without its bookkeeping fields: ``checkpoint_every`` etc. may change)."""
+    config = {k: v for k, v in to_dict(cfg).items() if k not in BOOKKEEPING_FIELDS}
     return {
-        "config": to_dict(cfg), "model": repr(model),
+        "config": config, "model": repr(model),
         "key": [int(v) for v in np.asarray(jax.random.key_data(key)).ravel()],
         "data_crc32": _crc(x_train, y_train, x_val, y_val),
         "shapes": [list(x_train.shape), None if x_val is None else list(x_val.shape)],
@@ -305,6 +308,16 @@ def _resume(ckpt, state, best, fingerprint):
         return state, best, _Progress(), 1, None
     last, items = got
     return items["state"], items["best"], _Progress.from_meta(items["meta"]), last + 1, last
+
+
+def should_checkpoint(epoch: int, improved: bool, finished: bool, cfg: TrainConfig,
+                      has_val: bool) -> bool:
+    """Whether ``fit`` writes the checkpoint of ``epoch`` (``TrainConfig.checkpoint_every``).
+
+    True iff ``epoch % cfg.checkpoint_every == 0``, or the epoch improved the
+    best validation score (only with validation data), or it ends the fit.
+    """
+    return (epoch % cfg.checkpoint_every == 0 or (has_val and improved) or finished)
 
 
 def _run_steps(step_fn, state, hp, k_step, data, plan, steps, bar):
@@ -366,12 +379,17 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
       x_val, y_val: (M, H, W, C), (M,) validation set for model selection and early
         stopping; both None -> no early stopping, the last epoch is returned.
       cfg: ``TrainConfig`` (default ``TrainConfig()``).
-      checkpoint_dir: if given, an Orbax checkpoint is written after every epoch and
-        an existing run in this directory (same config, key and data) is resumed
-        from its last readable epoch -- or returned directly if it had finished.
+      checkpoint_dir: if given, Orbax checkpoints are written after the epochs
+        ``cfg.checkpoint_every`` selects (every epoch by default; always after a
+        new best epoch and after the last one; in the background with
+        ``cfg.async_checkpoint``) and an existing run in this directory (same
+        config up to its bookkeeping fields, key and data) is resumed from its
+        last readable epoch -- or returned directly if it had finished. The
+        result does not depend on where it was interrupted.
       progress: tqdm bar; None = only when stderr is a terminal.
-      callback: ``callback(record, state)`` after each epoch's checkpoint; raising
-        from it aborts the run (it resumes from ``checkpoint_dir``).
+      callback: ``callback(record, state)`` after each epoch (and its checkpoint,
+        if one is written then); raising from it aborts the run (it resumes from
+        ``checkpoint_dir``; a pending asynchronous write is finished first).
       capacity: rows ``N_cap >= N`` of the on-device training buffer (x_train and
         y_train zero-padded to N_cap rows, put on the device(s) once). The train
         step compiles once per (model, step options, mesh, N_cap, B), with the
@@ -389,8 +407,13 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
         loss became NaN/inf in some epoch (checked once per epoch, before that
         epoch is checkpointed); the message names the config fields to change.
       ValueError: ``capacity < N`` (and the other argument checks).
+      RuntimeError: ``cfg.deterministic`` on a GPU backend that was started
+        without ``--xla_gpu_deterministic_ops=true`` (the message says how to
+        set it).
     """
     cfg = TrainConfig() if cfg is None else cfg
+    if isinstance(cfg, TrainConfig):
+        ensure_deterministic_ops(cfg.deterministic)
     key = V.check_key("key", key)
     x_train, y_train, x_val, y_val = _check_fit_args(model, x_train, y_train, x_val, y_val, cfg)
     n = x_train.shape[0]
@@ -413,7 +436,8 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
     ckpt = None
     if checkpoint_dir:
         ckpt = Checkpointer(checkpoint_dir, {"state": "pytree", "best": "pytree", "meta": "json"},
-                            max_to_keep=cfg.keep_checkpoints, asynchronous=True)
+                            max_to_keep=cfg.keep_checkpoints,
+                            asynchronous=cfg.async_checkpoint)
     show = (jax.process_index() == 0
             and (sys.stderr.isatty() if progress is None else bool(progress)))
     bar = None
@@ -455,14 +479,17 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
                 score = (record["val_accuracy"], -record["val_loss"])
             else:
                 score = (float(epoch), 0.0)
-            if prog.update(epoch, score, cfg, x_val is not None):
+            improved = prog.update(epoch, score, cfg, x_val is not None)
+            if improved:
                 best = state.variables
             record["time_s"] = time.perf_counter() - t0
             prog.history.append(record)
             bar.set_postfix(epoch=epoch, loss=f"{record['loss']:.3f}",
                             val_acc="-" if record["val_accuracy"] is None
                             else f"{record['val_accuracy']:.3f}", refresh=False)
-            if ckpt is not None:
+            if ckpt is not None and should_checkpoint(epoch, improved, prog.finished, cfg,
+                                                      x_val is not None):
+                ckpt.wait()  # at most one write in flight (async_checkpoint)
                 ckpt.save(epoch, state=state, best=best, meta=prog.to_meta(fingerprint))
             if callback is not None:
                 callback(dict(record), state)
@@ -470,6 +497,6 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
         if bar is not None:
             bar.close()
         if ckpt is not None:
-            ckpt.close()
+            ckpt.close()  # waits for a pending asynchronous write
     return FitResult(variables=best, history=prog.history, best_epoch=prog.best_epoch,
                      stopped_early=prog.stopped_early, resumed_from=resumed_from)

@@ -100,6 +100,9 @@ __all__ = [
 ]
 
 _F32 = jnp.float32
+#: Full float32 products in the solver (no bf16 / TF32 passes on TPU / GPU): L-BFGS
+#: stops on a gradient-norm tolerance and the centring ``mu`` must cancel exactly.
+_HI = lax.Precision.HIGHEST
 
 
 # =============================================================================
@@ -216,13 +219,15 @@ def fit_linear_head_unchecked(key, x, y, weight, l2, tol, *, num_classes: int, m
     tol = jnp.asarray(tol, _F32)
     sw = jnp.sum(w)
     inv_sw = 1.0 / jnp.maximum(sw, jnp.finfo(_F32).tiny)
-    mu = (w @ x) * inv_sw  # (d,) weighted mean: centred, exact reparametrisation
+    # (d,) weighted mean: centred, exact reparametrisation
+    mu = jnp.matmul(w, x, precision=_HI) * inv_sw
     # Labels of weight-0 rows may be garbage (e.g. -1): any valid class will do.
     y1h = jax.nn.one_hot(jnp.where(w > 0, y, 0), c, dtype=_F32)
 
     def objective(p):
         kern = p["kernel"]
-        logits = x @ kern + (p["bias"] - mu @ kern)  # = (x - mu) @ W + b'
+        logits = (jnp.matmul(x, kern, precision=_HI)
+                  + (p["bias"] - jnp.matmul(mu, kern, precision=_HI)))  # = (x - mu) @ W + b'
         ce = jax.nn.logsumexp(logits, axis=1) - jnp.sum(y1h * logits, axis=1)
         return jnp.sum(w * ce) * inv_sw + 0.5 * l2 * jnp.sum(kern * kern)
 
@@ -247,7 +252,8 @@ def fit_linear_head_unchecked(key, x, y, weight, l2, tol, *, num_classes: int, m
     init = (p0, opt.init(p0), jnp.int32(0), v0, g0, otu.tree_norm(g0))
     p, _, iters, loss, _, gnorm = lax.while_loop(cond, body, init)
     kern = p["kernel"]
-    variables = {"params": {"classifier": {"kernel": kern, "bias": p["bias"] - mu @ kern}}}
+    bias = p["bias"] - jnp.matmul(mu, kern, precision=_HI)
+    variables = {"params": {"classifier": {"kernel": kern, "bias": bias}}}
     info = {"iterations": iters, "loss": loss, "grad_norm": gnorm, "converged": gnorm < tol}
     return variables, info
 

@@ -91,7 +91,8 @@ def _data_oob_core(key, train_x, train_y, mask, l2, tol, *, num_classes, num_bag
     else:  # vmap within chunks of bag_batch bags, one chunk after the other
         variables = lax.map(fit, counts, batch_size=bag_batch)
     p = variables["params"]["classifier"]
-    logits = jnp.einsum("nd,bdc->bnc", x, p["kernel"]) + p["bias"][:, None, :]
+    logits = (jnp.einsum("nd,bdc->bnc", x, p["kernel"], precision=lax.Precision.HIGHEST)
+              + p["bias"][:, None, :])
     correct = (jnp.argmax(logits, axis=-1) == y[None, :]).astype(_F32)  # (B, N)
     oob = ((counts == 0) & mask[None, :]).astype(_F32)
     n_oob = jnp.sum(oob, axis=0)

@@ -113,6 +113,10 @@ _DEFAULT_STEPS = {"newton": 15, "gd": 300}
 _LINE_SEARCH = (1.0, 0.5, 0.25, 0.125, 0.0)  # Newton step sizes tried, largest first
 _NEWTON_RTOL = 1e-5  # objective increase tolerated by the step search (float32 noise)
 _GZ_EPS = 1e-12  # denominator floor of Ghorbani & Zou's relative error
+#: Full float32 products in the logistic-regression solver and its utility (no bf16 /
+#: TF32 passes on TPU / GPU): Newton's Hessian and gradient must be exact for its
+#: convergence, and the utility must score the model that was fitted.
+_HI = lax.Precision.HIGHEST
 
 
 # =============================================================================
@@ -470,7 +474,7 @@ class LogisticParams(NamedTuple):
 
 def logistic_logits(params: LogisticParams, x: jax.Array) -> jax.Array:
     """(M, d) features -> (M, C) logits. Traceable."""
-    return jnp.asarray(x, jnp.float32) @ params.w + params.b
+    return jnp.matmul(jnp.asarray(x, jnp.float32), params.w, precision=_HI) + params.b
 
 
 def logistic_predict_proba(params: LogisticParams, x: jax.Array) -> jax.Array:
@@ -501,13 +505,13 @@ def _fit_impl(x, y, weights, l2, bias_l2, lip, *, num_classes, steps, method):
     reg = jnp.concatenate([jnp.full((d,), l2, f32), jnp.full((1,), bias_l2, f32)])[:, None]
 
     def objective(theta):
-        logits = xt @ theta
+        logits = jnp.matmul(xt, theta, precision=_HI)
         ce = jax.nn.logsumexp(logits, axis=1) - jnp.sum(yy * logits, axis=1)
         return jnp.sum(w * ce) + 0.5 * jnp.sum(reg * theta * theta)
 
     def grad(theta):
-        p = jax.nn.softmax(xt @ theta, axis=1)
-        return xt.T @ (w[:, None] * (p - yy)) + reg * theta
+        p = jax.nn.softmax(jnp.matmul(xt, theta, precision=_HI), axis=1)
+        return jnp.matmul(xt.T, w[:, None] * (p - yy), precision=_HI) + reg * theta
 
     theta0 = jnp.zeros((d + 1, c), f32)
     if method == "newton":
@@ -520,10 +524,11 @@ def _fit_impl(x, y, weights, l2, bias_l2, lip, *, num_classes, steps, method):
         ts = jnp.asarray(_LINE_SEARCH, f32)
 
         def newton(theta, _):
-            p = jax.nn.softmax(xt @ theta, axis=1)
-            g = xt.T @ (w[:, None] * (p - yy)) + reg * theta
+            p = jax.nn.softmax(jnp.matmul(xt, theta, precision=_HI), axis=1)
+            g = jnp.matmul(xt.T, w[:, None] * (p - yy), precision=_HI) + reg * theta
             s = p[:, :, None] * jnp.eye(c, dtype=f32)[None] - p[:, :, None] * p[:, None, :]
-            h = jnp.einsum("i,ia,ib,ice->acbe", w, xt, xt, s).reshape(npar, npar)
+            h = jnp.einsum("i,ia,ib,ice->acbe", w, xt, xt, s,
+                           precision=_HI).reshape(npar, npar)
             h = h + jnp.diag(jnp.broadcast_to(reg, (d + 1, c)).reshape(-1))
             h = h + (1.0 + jnp.trace(h) / npar) * proj
             chol = jnp.linalg.cholesky(h)  # h is symmetric positive definite
@@ -572,7 +577,8 @@ def _fit_impl(x, y, weights, l2, bias_l2, lip, *, num_classes, steps, method):
     const_b = jnp.log((counts + 1.0) / (jnp.sum(counts) + c))
     const = jnp.concatenate([jnp.zeros((d, c), f32), const_b[None, :]], axis=0)
     w_out = jnp.where(present >= 2, theta[:d], const[:d])
-    b_out = jnp.where(present >= 2, theta[d] - mu @ theta[:d], const[d])
+    b_out = jnp.where(present >= 2, theta[d] - jnp.matmul(mu, theta[:d], precision=_HI),
+                      const[d])
     return LogisticParams(w_out, b_out)
 
 

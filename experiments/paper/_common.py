@@ -6,6 +6,8 @@ jobs are skipped, interrupted ones resume), collects every record under the
 sweep root and writes small JSON / CSV / PNG / Markdown files to ``--out``
 (default ``experiments/results``). ``--no-run`` only collects and reports
 (e.g. after the shards ran on other machines into a shared root).
+``--group-arms`` (the default; ``--no-group-arms`` turns it off) runs the arms
+of one seed in one job, so they share the round-0 model.
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default: the preset's)")
     p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based)")
     p.add_argument("--num-shards", type=int, default=1, help="number of shards")
-    p.add_argument("--group-arms", action="store_true",
-                   help="one job per (setting, point, seed) running every arm: the round-0 model "
-                        "is trained once per seed instead of once per arm (fewer, longer jobs)")
+    p.add_argument("--group-arms", action=argparse.BooleanOptionalAction, default=True,
+                   help="one job per (setting, point, seed) running every arm (default): the "
+                        "round-0 model is trained once per seed and shared by its arms, so they "
+                        "start from the same model on every backend (GPU kernels need not give "
+                        "bitwise-equal models in separate jobs). --no-group-arms: one job per "
+                        "arm (more, shorter jobs that can run in parallel)")
     p.add_argument("--no-run", action="store_true",
                    help="do not run jobs; collect what the root holds and write the outputs")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-round progress")

@@ -27,7 +27,8 @@ the time of one working session on 2 CPU cores (``--rounds 5`` restores
 the paper's count; finished rounds are kept when a run is extended).
 
 Runs on the sweep runner (:mod:`ads_jax.sweep`): one resumable job per
-(setting, arm, seed) under ``--root`` (``--group-arms``: per (setting, seed));
+(setting, seed) under ``--root``, the arms sharing the round-0 model
+(``--no-group-arms``: per (setting, arm, seed));
 a rerun skips finished jobs; ``--shard I --num-shards N`` splits the jobs,
 ``--no-run`` only collects.
 

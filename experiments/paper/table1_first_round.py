@@ -21,8 +21,8 @@ Settings per preset (``--settings`` picks others, e.g. ``paper_noisy``; a settin
 * ``tiny``: ``paper_cifar10:tiny`` (digits; seconds), arms coreset only.
 
 Runs on the sweep runner (:mod:`ads_jax.sweep`): one resumable job per
-(setting, arm, seed) under ``--root`` (``--group-arms``: per (setting, seed),
-sharing the round-0 model between the arms); a rerun skips finished jobs;
+(setting, seed) under ``--root``, sharing the round-0 model between the arms
+(``--no-group-arms``: one job per (setting, arm, seed)); a rerun skips finished jobs;
 ``--shard I --num-shards N`` splits the jobs over processes or machines and
 ``--no-run`` collects what is there.
 
@@ -34,7 +34,7 @@ non-clean share of the picks; the Markdown table is also printed.
 
 Usage::
 
-    python experiments/paper/table1_first_round.py --preset cpu [--seeds 0,1,2] [--group-arms]
+    python experiments/paper/table1_first_round.py --preset cpu [--seeds 0,1,2] [--no-group-arms]
 """
 
 from __future__ import annotations
