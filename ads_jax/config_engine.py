@@ -200,9 +200,10 @@ def _check_keys(cls: type, data: Any, path: str) -> None:
                             f"e.g. {sub}={_example(types_[k])}.")
         elif _is_tuple_type(types_[k]) and not (v is None or isinstance(v, (list, tuple))):
             # dacite's cast would turn a string into a tuple of characters
+            example = (f"{sub}=[{v}] on the command line or [{json.dumps(v)}] in JSON"
+                       if _is_variadic_tuple(types_[k]) else f"{sub}={_example(types_[k])}")
             raise TypeError(f"`{sub}` must be {describe_type(types_[k])}, got "
-                            f"{type(v).__name__} {v!r}; write a list, e.g. {sub}=[{v}] on the "
-                            f"command line or [{json.dumps(v)}] in JSON.")
+                            f"{type(v).__name__} {v!r}; write a list, e.g. {example}.")
 
 
 def _is_tuple_type(tp: Any) -> bool:

@@ -63,9 +63,9 @@ __all__ = [
 COLUMNS = (
     ("round", "acquisition round r: the model trained after r acquisitions"),
     ("labeled", "training-set size of that round's model"),
-    ("cells", "test accuracy (%) of that round; 'mean +- std' = over the seeds "
-              "(population std)"),
-    ("seeds", "number of seeds averaged in the row"),
+    ("arm columns", "test accuracy (%) of that round; 'mean +- std' = over the seeds "
+                    "(population std)"),
+    ("seeds", "number of seeds (runs of the arm) averaged"),
     ("select s", "mean wall time of one warm acquisition (time.selection: valuation, "
                  "estimation, pre-selection and selection as one compiled program), per round"),
     ("compile s", "compiling that program, once per run (time.compile; mean over the runs "
@@ -292,7 +292,7 @@ def _why_apart(a: Source, b: Source) -> str | None:
     both = sorted(_keys(a) & _keys(b))
     if both:
         arm, seed = both[0]
-        more = f" and {len(both) - 1} more" if len(both) > 1 else ""
+        more = f" (and {len(both) - 1} more arm/seed pairs)" if len(both) > 1 else ""
         return f"both hold arm {arm!r} seed {seed}{more}"
     return None
 
@@ -572,6 +572,7 @@ def plot_results(
     matplotlib.use("Agg", force=True)
     # pyplot after choosing the backend (matplotlib's rule), so it is imported here too.
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch  # with pyplot, for the same reason
 
     summ = summarize(data)
     labels = list(summ)
@@ -626,20 +627,23 @@ def plot_results(
     sel = np.array([summ[a]["selection_time"] for a in labels], np.float64)
     comp = np.array([summ[a]["compile_time"] for a in labels], np.float64)
     xs = np.arange(len(labels), dtype=np.float64)
-    ax2.bar(xs - 0.2, np.nan_to_num(sel), width=0.4, color=color, label="warm call (mean)")
+    ax2.bar(xs - 0.2, np.nan_to_num(sel), width=0.4, color=color)
+    handles = [Patch(facecolor="0.5", label="warm call (mean per round)")]
     if np.any(comp > 0):
         ax2.bar(xs + 0.2, np.nan_to_num(comp), width=0.4, color=color, alpha=0.45,
-                hatch="//", edgecolor="k", lw=0.5, label="compile (once)")
+                hatch="//", edgecolor="k", lw=0.5)
+        handles.append(Patch(facecolor="0.8", hatch="//", edgecolor="k", lw=0.5,
+                             label="compile (once per run)"))
     pos = np.concatenate([sel[sel > 0], comp[comp > 0]])
     if pos.size and pos.max() / pos.min() > 50:
         ax2.set_yscale("log")
     ax2.set_xticks(list(ticks))
     ax2.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
     ax2.set_ylabel("seconds")
-    ax2.set_title("acquisition time: warm call (solid), compile once (hatched)", fontsize=10)
+    ax2.set_title("acquisition time: warm call, compile (hatched)", fontsize=10)
     ax2.grid(axis="y", alpha=0.3)
     if pos.size:
-        ax2.legend(fontsize=8)
+        ax2.legend(handles=handles, fontsize=7, loc="best", framealpha=0.8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
