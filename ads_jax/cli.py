@@ -183,8 +183,9 @@ def _sweep_parser(sub, common) -> None:
                          usage="ads-jax sweep list [options] SPEC [FIELD=VALUE ...]")
     spec_opts(ls)
     ls.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    rn = ssub.add_parser("run", parents=[common], help="run this shard's jobs, skipping "
-                         "finished ones", usage="ads-jax sweep run [options] SPEC [FIELD=VALUE ...]")
+    rn = ssub.add_parser("run", parents=[common],
+                         help="run this shard's jobs, skipping finished ones",
+                         usage="ads-jax sweep run [options] SPEC [FIELD=VALUE ...]")
     spec_opts(rn)
     rn.add_argument("--overwrite", action="store_true",
                     help="discard and rerun jobs whose directory holds another config")

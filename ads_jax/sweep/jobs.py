@@ -150,7 +150,8 @@ class Sweep:
         slugs = [p.slug() for p in points]
         for i, s in enumerate(slugs):  # over-long or colliding slugs get a hash of the point
             if len(s) > 100 or slugs.count(s) > 1:
-                slugs[i] = f"{s[:80]}-{short_hash([list(points[i].label), list(points[i].overrides)])}"
+                h = short_hash([list(points[i].label), list(points[i].overrides)])
+                slugs[i] = f"{s[:80]}-{h}"
         out = []
         for point, pslug in zip(points, slugs):
             for seed in seeds:
