@@ -195,10 +195,15 @@ def _check_keys(cls: type, data: Any, path: str) -> None:
         sub = f"{path}.{k}" if path else k
         if dataclasses.is_dataclass(types_[k]) and isinstance(v, Mapping):
             _check_keys(types_[k], v, sub)
+        elif v is None and _is_tuple_type(types_[k]) and not _is_optional(types_[k]):
+            raise TypeError(f"`{sub}` must be {describe_type(types_[k])}, got null (none); "
+                            f"e.g. {sub}={_example(types_[k])}.")
         elif _is_tuple_type(types_[k]) and not (v is None or isinstance(v, (list, tuple))):
             # dacite's cast would turn a string into a tuple of characters
+            example = (f"{sub}=[{v}] on the command line or [{json.dumps(v)}] in JSON"
+                       if _is_variadic_tuple(types_[k]) else f"{sub}={_example(types_[k])}")
             raise TypeError(f"`{sub}` must be {describe_type(types_[k])}, got "
-                            f"{type(v).__name__} {v!r}.")
+                            f"{type(v).__name__} {v!r}; write a list, e.g. {example}.")
 
 
 def _is_tuple_type(tp: Any) -> bool:
@@ -207,6 +212,79 @@ def _is_tuple_type(tp: Any) -> bool:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return any(_is_tuple_type(a) for a in typing.get_args(tp) if a is not type(None))
     return False
+
+
+def _is_optional(tp: Any) -> bool:
+    return (typing.get_origin(tp) in (typing.Union, types.UnionType)
+            and type(None) in typing.get_args(tp))
+
+
+def _tuple_items(tp: Any) -> tuple[Any, ...] | None:
+    """Item types of a tuple type: ``(X,)`` for ``tuple[X, ...]``, ``(A, B)`` for
+    ``tuple[A, B]``, None for anything else (``Optional[tuple[...]]`` is unwrapped)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tuples = [a for a in typing.get_args(tp) if typing.get_origin(a) is tuple]
+        return _tuple_items(tuples[0]) if len(tuples) == 1 else None
+    if typing.get_origin(tp) is not tuple or not typing.get_args(tp):
+        return None
+    args = typing.get_args(tp)
+    return args[:1] if len(args) == 2 and args[1] is Ellipsis else args
+
+
+def _is_variadic_tuple(tp: Any) -> bool:
+    """``tuple[X, ...]`` (or Optional of it): a list of any length."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_is_variadic_tuple(a) for a in typing.get_args(tp) if a is not type(None))
+    args = typing.get_args(tp)
+    return typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _matches(v: Any, tp: Any) -> bool:
+    """Whether ``v`` is a plain value of type ``tp`` (True where this cannot tell)."""
+    if tp is Any:
+        return True
+    if tp is bool:
+        return isinstance(v, bool)
+    if tp is int:
+        return (isinstance(v, int) and not isinstance(v, bool)) or (
+            isinstance(v, float) and v.is_integer())
+    if tp is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if tp is str:
+        return isinstance(v, str)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(v is None if a is type(None) else _matches(v, a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return v in typing.get_args(tp)
+    return True
+
+
+def _bad_element(tp: Any, value: Any) -> tuple[int, Any] | None:
+    """(index, declared item type) of the first item of ``value`` that does not
+    match the tuple type ``tp``, or None."""
+    items = _tuple_items(tp)
+    if items is None or not isinstance(value, (list, tuple)):
+        return None
+    for i, v in enumerate(value):
+        item_tp = items[0] if len(items) == 1 else items[min(i, len(items) - 1)]
+        if not _matches(v, item_tp):
+            return i, item_tp
+    return None
+
+
+_EXAMPLES = {int: ("0", "1", "2"), float: ("0.1", "0.5", "1.0"), str: ("a", "b"),
+             bool: ("true", "false")}
+
+
+def _example(tp: Any) -> str:
+    """A command-line example value of a tuple type (``[0,1,2]``)."""
+    items = _tuple_items(tp) or ()
+    if len(items) == 1:
+        vals = _EXAMPLES.get(items[0], ("...",))
+    else:
+        vals = [_EXAMPLES.get(t, ("...",))[min(i, 1)] for i, t in enumerate(items)]
+    return "[" + ",".join(vals) + "]"
 
 
 def from_dict(cls: type, data: Any, *, path: str = "") -> Any:
@@ -242,6 +320,12 @@ def from_dict(cls: type, data: Any, *, path: str = "") -> Any:
                 and isinstance(value, (list, tuple)) and len(value) != len(args)):
             raise ValueError(f"`{where}` must have exactly {len(args)} elements, got "
                              f"{len(value)}: {list(value)!r}.") from None
+        bad = _bad_element(tp, value)
+        if bad is not None:
+            i, item_tp = bad
+            raise TypeError(f"`{where}[{i}]` must be {describe_type(item_tp)}, got "
+                            f"{type(value[i]).__name__} {value[i]!r}; e.g. "
+                            f"{where}={_example(tp)}.") from None
         raise TypeError(f"`{where}` must be {describe_type(tp)}, got {type(value).__name__} "
                         f"{value!r}.") from None
     except dacite.MissingValueError as e:  # pragma: no cover - every field has a default
@@ -361,9 +445,13 @@ def _set_in(data: dict, tp: Any, parts: list[str], raw: str, full: str, done: st
     where = f"{done}.{name}" if done else name
     if len(parts) == 1:
         try:
-            out[name] = parse_text(raw, sub_tp)
+            value = parse_text(raw, sub_tp)
         except ValueError as e:
             raise ValueError(f"Bad value for `{full}`: {e}.") from None
+        if _is_variadic_tuple(sub_tp) and not isinstance(value, (list, tuple, Mapping)) \
+                and value is not None:
+            value = [value]  # `loop.arms=ads+coreset` is the one-element list [ads+coreset]
+        out[name] = value
     else:
         child = out.get(name)
         if not isinstance(child, Mapping):

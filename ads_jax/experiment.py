@@ -96,8 +96,8 @@ class LoopConfig:
             raise ValueError(f"`loop.arms` contains duplicates: {list(self.arms)}.")
         if not isinstance(self.seeds, tuple) or not self.seeds:
             raise ValueError(f"`loop.seeds` must be a non-empty tuple of integers, got {self.seeds!r}.")
-        for s in self.seeds:
-            V.check_int("loop.seeds[...]", s, minimum=0)
+        for i, s in enumerate(self.seeds):
+            V.check_int(f"loop.seeds[{i}]", s, minimum=0)
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"`loop.seeds` contains duplicates: {list(self.seeds)}.")
         if not isinstance(self.out_dir, str) or not self.out_dir.strip():

@@ -18,6 +18,7 @@ from ads_jax.acquisition.config import (
     PreselectConfig,
     available_arms,
     parse_arm,
+    preselect_note,
     preselect_size,
 )
 from ads_jax.acquisition.prefilters import (
@@ -41,7 +42,7 @@ from ads_jax.acquisition.program import (
 
 __all__ = [
     "ARMS", "Arm", "parse_arm", "available_arms", "AcquisitionConfig", "PreselectConfig",
-    "preselect_size", "Components", "PREFILTERS", "Prefilter", "PrefilterInputs",
+    "preselect_size", "preselect_note", "Components", "PREFILTERS", "Prefilter", "PrefilterInputs",
     "register_prefilter", "available_prefilters", "build_prefilter", "AcquisitionInputs",
     "AcquisitionResult", "acquire", "make_acquire_fn", "make_pool_acquire_fn", "gather_inputs",
     "check_inputs", "STAGES", "profile_acquisition",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from ads_jax import _validation as V
 from ads_jax.acquisition.prefilters import PREFILTERS, Prefilter, build_prefilter
@@ -24,7 +24,7 @@ from ads_jax.selection import SELECTORS, Selector, SelectorConfig, build_selecto
 from ads_jax.valuation import EstimatorConfig, ValuationConfig, build_estimator, build_valuation
 
 __all__ = ["ARMS", "Arm", "parse_arm", "available_arms", "PreselectConfig", "preselect_size",
-           "AcquisitionConfig", "Components"]
+           "preselect_note", "AcquisitionConfig", "Components"]
 
 #: Arm name templates; ``<selector>`` is any registered selector, ``<prefilter>`` any
 #: registered pre-filter.
@@ -140,6 +140,74 @@ def preselect_size(config: PreselectConfig, budget: int, pool_size: int) -> int:
     else:
         m = math.ceil(config.fraction * pool_size - 1e-9)
     return int(min(pool_size, max(b, m)))
+
+
+def _raw_preselect_size(config: PreselectConfig, budget: int, pool_size: int) -> int:
+    """m before clipping to ``[budget, pool_size]``."""
+    if config.multiple is not None:
+        return math.ceil(config.multiple * budget - 1e-9)
+    return math.ceil(config.fraction * pool_size - 1e-9)
+
+
+def _rounds_text(rounds: list[int], n: int) -> str:
+    if len(rounds) == n:
+        return "in every round" if n > 1 else "in its round"
+    if rounds == list(range(rounds[0], n)):
+        return f"from round {rounds[0]} on" if rounds[0] < n - 1 else f"in round {rounds[0]}"
+    return "in rounds " + ", ".join(map(str, rounds))
+
+
+def preselect_note(acquisition: "AcquisitionConfig", arms: Sequence[str], unlabeled: int,
+                   rounds: int) -> str | None:
+    """One info line for the user when the pre-selection size is clipped in some round.
+
+    Round ``r`` (``0 <= r < rounds``) pre-selects ``m = preselect_size(...)``
+    of its ``U_r = unlabeled - r x budget`` unlabeled points: the configured
+    ``ceil(fraction x U_r)`` (or ``ceil(multiple x budget)``) clipped to
+    ``[budget, U_r]``. Nothing says so in the records, so a run tells the
+    user once, e.g. ``"acquisition.preselect.fraction=0.01 gives 15 candidates
+    (of 1500 unlabeled points), fewer than the budget 100: raised to 100 in
+    every round; ads+coreset then picks the top 100 by its pre-filter score"``.
+
+    Args:
+      acquisition: the run's acquisition config (budget, preselect).
+      arms: the run's arms; only those with a pre-filter and a selector
+        (``<prefilter>+<selector>``) pre-select.
+      unlabeled: U_0, unlabeled pool points before the first acquisition.
+      rounds: number of acquisition rounds R (``loop.rounds``).
+
+    Returns:
+      the line, or None when no round clips ``m`` (or no arm pre-selects).
+    """
+    unlabeled = V.check_nonneg_int("unlabeled", unlabeled)
+    rounds = V.check_nonneg_int("rounds", rounds)
+    b = int(acquisition.budget)
+    pre = acquisition.preselect
+    users = [a for a in arms if parse_arm(a).filter != "none" and parse_arm(a).selector]
+    sizes = [unlabeled - r * b for r in range(rounds)]
+    sizes = [u for u in sizes if u >= b]  # a smaller pool fails the run's size check
+    if not users or not sizes:
+        return None
+    field = (f"acquisition.preselect.multiple={pre.multiple:g}" if pre.multiple is not None
+             else f"acquisition.preselect.fraction={pre.fraction:g}")
+    raw = [_raw_preselect_size(pre, b, u) for u in sizes]
+    who = ", ".join(users)
+    raised = [r for r, m in enumerate(raw) if m < b]
+    if raised:
+        r0 = raised[0]
+        return (f"{field} gives {raw[r0]} candidates (of {sizes[r0]} unlabeled points"
+                f"{' in round ' + str(r0) if r0 else ''}), fewer than the budget {b}: raised to "
+                f"{b} {_rounds_text(raised, len(sizes))}; {who} then "
+                f"{'pick' if len(users) > 1 else 'picks'} the top {b} by "
+                f"{'their' if len(users) > 1 else 'its'} pre-filter score, without diversity.")
+    lowered = [r for r, (m, u) in enumerate(zip(raw, sizes)) if m > u]
+    if lowered:
+        r0 = lowered[0]
+        return (f"{field} gives {raw[r0]} candidates, more than the {sizes[r0]} unlabeled "
+                f"points{' of round ' + str(r0) if r0 else ''}: lowered to the whole pool "
+                f"{_rounds_text(lowered, len(sizes))} ({who} then "
+                f"{'select' if len(users) > 1 else 'selects'} from every unlabeled point).")
+    return None
 
 
 class Components(NamedTuple):

@@ -11,26 +11,35 @@ name and applies dotted overrides on top::
     ads-jax run path/to/my_exp.py:small             # any file with a get_config
     ads-jax run my_pkg.my_exp:paper                 # any importable module
 
-A new experiment is one file here (or anywhere, named by path or module).
-Helpers for writing one: :func:`experiment` (sections as plain dicts, typed
-and validated by the config engine) and :func:`variant` (pick a variant by
-name with a clear error).
+A new experiment is one file here (or anywhere, named by path or module;
+README.md, "Your own experiment file", has a complete example). Helpers for
+writing one: :func:`experiment` (sections as plain dicts, typed and validated
+by the config engine) and :func:`variant` (pick a variant by name with a
+clear error). A module-level ``VARIANTS`` mapping (variant name -> builder)
+lets :func:`variants` (and ``ads-jax list``) list the variants without
+building them.
+
+An error in a user's config file (it does not parse, raises, or its
+``get_config`` returns something else than an ExperimentConfig) is a
+``ValueError`` whose message names the file and line
+(:class:`ads_jax.plugins.UserCodeError`).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import pkgutil
-import sys
+from types import ModuleType
 from typing import Any, Callable, Mapping, Sequence
 
 from ads_jax.config_engine import apply_overrides, from_dict, load_json
 from ads_jax.data.location import data_dir, local_path
 from ads_jax.experiment import ExperimentConfig
+from ads_jax.plugins import call_user_code, exec_user_file, import_user_module
 
-__all__ = ["available", "load", "resolve", "experiment", "variant", "DEMO_ARMS", "DATA_DIR",
+__all__ = ["available", "variants", "load", "resolve", "experiment", "variant", "DEMO_ARMS",
+           "DATA_DIR",
            "CIFAR10_NPZ", "FASHION_MNIST_NPZ", "cifar10_npz", "fashion_mnist_npz"]
 
 # Local data copies live under the user-level data directory
@@ -91,15 +100,51 @@ def variant(arg: str, variants: Mapping[str, Callable[[], Any]], *, experiment_n
     return variants[arg]()
 
 
+#: Where to look for an example of a config file (in messages).
+_EXAMPLE_HINT = ("return ads_jax.configs.experiment(data=..., model=..., train=..., "
+                 "acquisition=..., loop=...) from get_config (each section a dict of fields; "
+                 "see 'Your own experiment file' in README.md for a complete example)")
+
+
 def _module_from_file(path: str):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Config file {path!r} does not exist.")
-    name = "_ads_jax_config_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    name = "_ads_jax_config_" + "".join(c if c.isalnum() else "_" for c in
+                                        os.path.splitext(os.path.abspath(path))[0])
+    return exec_user_file(path, name, what="Config file")
+
+
+def _module(spec: str) -> tuple[ModuleType, str, bool]:
+    """(module, its name or path, whether it is user code) of a ``name[:arg]`` spec."""
+    name = spec.partition(":")[0]
+    if name.endswith(".py"):
+        return _module_from_file(name), name, True
+    if name in available():
+        return importlib.import_module(f"{__name__}.{name}"), name, False
+    if "." in name and os.sep not in name:
+        try:
+            return import_user_module(name, what="Config module"), name, True
+        except ModuleNotFoundError as e:
+            if e.name and name.startswith(e.name):
+                raise ValueError(f"Unknown config {spec!r}: no module {name!r}.") from None
+            raise
+    raise ValueError(
+        f"Unknown config {spec!r}. Built-in configs: {list(available())}; or pass a "
+        "JSON file, a .py file with get_config(arg), or a module name.")
+
+
+def variants(name: str) -> tuple[str, ...] | None:
+    """Variant names of an experiment (``""`` is the default), without building any.
+
+    Read from the module's ``VARIANTS`` mapping (variant name -> builder) or
+    sequence of names; ``None`` when the module does not declare them.
+
+    Raises:
+      ValueError: unknown experiment; FileNotFoundError: no such file.
+    """
+    mod, _, _ = _module(name)
+    declared = getattr(mod, "VARIANTS", None)
+    if declared is None:
+        return None
+    return tuple(str(v) for v in declared)
 
 
 def load(spec: str):
@@ -108,30 +153,25 @@ def load(spec: str):
     Raises:
       FileNotFoundError: a ``.py`` file that does not exist.
       ValueError: unknown name (the message lists the built-in experiments),
-        a module without ``get_config``, or a ``get_config`` that does not
-        return an ExperimentConfig.
+        a module without ``get_config``, a ``get_config`` that does not
+        return an ExperimentConfig (the message says how to build one), or a
+        user file that does not parse or raises (the message names the file
+        and line; :class:`ads_jax.plugins.UserCodeError`).
     """
-    name, _, arg = spec.partition(":")
-    if name.endswith(".py"):
-        mod = _module_from_file(name)
-    elif name in available():
-        mod = importlib.import_module(f"{__name__}.{name}")
-    elif "." in name and not os.sep in name:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError:
-            raise ValueError(f"Unknown config {spec!r}: no module {name!r}.") from None
-    else:
-        raise ValueError(
-            f"Unknown config {spec!r}. Built-in configs: {list(available())}; or pass a "
-            "JSON file, a .py file with get_config(arg), or a module name.")
+    _, _, arg = spec.partition(":")
+    mod, name, user = _module(spec)
     get = getattr(mod, "get_config", None)
     if not callable(get):
-        raise ValueError(f"Config module {name!r} has no get_config(arg) function.")
-    cfg = get(arg)
+        raise ValueError(f"Config module {name!r} has no get_config(arg) function: define "
+                         f"`def get_config(arg: str = \"\")` and {_EXAMPLE_HINT}.")
+    if user:
+        cfg = call_user_code(get, arg, path=getattr(mod, "__file__", None) or name,
+                             what="Config file")
+    else:
+        cfg = get(arg)
     if not isinstance(cfg, ExperimentConfig):
-        raise ValueError(f"{name}.get_config({arg!r}) returned {type(cfg).__name__}, not an "
-                         "ExperimentConfig.")
+        raise ValueError(f"{name}: get_config({arg!r}) returned a {type(cfg).__name__}, not "
+                         f"an ExperimentConfig: {_EXAMPLE_HINT}.")
     return cfg
 
 

@@ -20,8 +20,7 @@ ARMS = ("ads+coreset", "coreset", "randfilter+coreset", "badge", "entropy", "ran
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _default, "cpu": _cpu, "tiny": _tiny},
-                   experiment_name="cifar10_noisy")
+    return variant(arg, VARIANTS, experiment_name="cifar10_noisy")
 
 
 def _default():
@@ -60,3 +59,7 @@ def _tiny():
         loop=dict(rounds=1, arms=("ads+coreset", "coreset"), seeds=(0,),
                   out_dir="runs/cifar10_noisy_tiny"),
     )
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = {"": _default, "cpu": _cpu, "tiny": _tiny}

@@ -12,7 +12,7 @@ from ads_jax.configs import DEMO_ARMS, experiment, variant
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _demo}, experiment_name="demo")
+    return variant(arg, VARIANTS, experiment_name="demo")
 
 
 def _demo():
@@ -25,3 +25,7 @@ def _demo():
         acquisition=dict(arm="ads+coreset", budget=20, preselect=dict(fraction=0.2)),
         loop=dict(rounds=4, arms=DEMO_ARMS, seeds=(0,), out_dir="runs/demo"),
     )
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = {"": _demo}

@@ -18,7 +18,7 @@ SMALL_TRAIN = dict(epochs=40, batch_size=32, learning_rate=0.05, patience=10)
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _default}, experiment_name="fashion_mnist_noisy")
+    return variant(arg, VARIANTS, experiment_name="fashion_mnist_noisy")
 
 
 def _default():
@@ -31,3 +31,7 @@ def _default():
         loop=dict(rounds=4, arms=("ads+coreset", "coreset", "randfilter+coreset"),
                   seeds=(0, 1, 2), out_dir="runs/fashion_mnist_noisy"),
     )
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = {"": _default}

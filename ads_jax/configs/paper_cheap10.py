@@ -72,10 +72,7 @@ def _cheap(ood: str) -> dict:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
-                                          cpu_data=_cpu_data,
-                                          tiny_data=lambda: tiny_data(**_cheap("digits"))),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -87,3 +84,8 @@ def _paper():
 
 def _cpu_data() -> dict:
     return cpu_cifar10_data(pool_size=3000, **_cheap(cpu_ood()))
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = standard_variants(name=NAME, fraction=FRACTION, paper=_paper, cpu_data=_cpu_data,
+                             tiny_data=lambda: tiny_data(**_cheap("digits")))

@@ -220,10 +220,7 @@ NAME = "paper_cifar10"
 
 
 def get_config(arg: str = ""):
-    return variant(arg, standard_variants(name=NAME, fraction=PRESELECT["cifar10"], paper=_paper,
-                                          cpu_data=_cpu_data,
-                                          tiny_data=lambda: tiny_data(kind="curated")),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -236,3 +233,8 @@ def _paper():
 
 def _cpu_data():
     return cpu_cifar10_data(kind="curated", pool_size=1000)
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = standard_variants(name=NAME, fraction=PRESELECT["cifar10"], paper=_paper,
+                             cpu_data=_cpu_data, tiny_data=lambda: tiny_data(kind="curated"))

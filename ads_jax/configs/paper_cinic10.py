@@ -35,10 +35,7 @@ FRACTION = PRESELECT["cinic10"]
 
 
 def get_config(arg: str = ""):
-    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
-                                          cpu_data=_cpu_data,
-                                          tiny_data=lambda: tiny_data(kind="curated")),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -51,3 +48,8 @@ def _paper():
 def _cpu_data() -> dict:
     return cpu_data(dataset=f"cinic10:{CINIC10_DIR}", kind="curated", val_source="test",
                     test_size=2000, pool_size=1000)
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = standard_variants(name=NAME, fraction=FRACTION, paper=_paper, cpu_data=_cpu_data,
+                             tiny_data=lambda: tiny_data(kind="curated"))

@@ -65,9 +65,7 @@ def shifted(spec: str) -> str:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
-                                          cpu_data=_cpu_data, tiny_data=_tiny_data),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -87,3 +85,8 @@ def _cpu_data() -> dict:
 def _tiny_data() -> dict:
     return tiny_data(kind="domain_shift", source_datasets=("digits", shifted("digits")),
                      source_weights=SOURCE_WEIGHTS)
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = standard_variants(name=NAME, fraction=FRACTION, paper=_paper, cpu_data=_cpu_data,
+                             tiny_data=_tiny_data)

@@ -103,11 +103,7 @@ def _noise(beta=PAPER_NOISE_BETA, noisy_initial=False) -> dict:
 
 
 def get_config(arg: str = ""):
-    variants = standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
-                                 cpu_data=_cpu_fmnist, tiny_data=lambda: tiny_data(**_noise()))
-    return variant(arg, dict(variants, paper_svhn=_paper_svhn, cpu_ours=_cpu_ours,
-                             cpu_cifar10=_cpu_cifar10, svhn500k=_svhn500k),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -150,3 +146,10 @@ def _cpu_cifar10():
     return cpu_experiment(name=NAME, variant_name="cpu_cifar10",
                           data=cpu_cifar10_data(pool_size=3000, **_noise()),
                           preselect_fraction=FRACTION)
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = dict(standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
+                                  cpu_data=_cpu_fmnist, tiny_data=lambda: tiny_data(**_noise())),
+                paper_svhn=_paper_svhn, cpu_ours=_cpu_ours, cpu_cifar10=_cpu_cifar10,
+                svhn500k=_svhn500k)

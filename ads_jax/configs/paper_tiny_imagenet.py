@@ -37,10 +37,7 @@ FRACTION = PRESELECT["tiny_imagenet"]
 
 
 def get_config(arg: str = ""):
-    return variant(arg, standard_variants(name=NAME, fraction=FRACTION, paper=_paper,
-                                          cpu=_cpu_exp,
-                                          tiny_data=lambda: tiny_data(kind="curated")),
-                   experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
 
 
 def _paper():
@@ -58,3 +55,8 @@ def _cpu_exp(variant_name: str, estimator=None):
                   pool_size=4000),
         model=CPU_MODEL, train=CPU_TRAIN, budget=400, preselect_fraction=FRACTION,
         estimator=estimator)
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = standard_variants(name=NAME, fraction=FRACTION, paper=_paper, cpu=_cpu_exp,
+                             tiny_data=lambda: tiny_data(kind="curated"))

@@ -162,4 +162,7 @@ def variants() -> dict:
 
 
 def get_config(arg: str = ""):
-    return variant(arg, variants(), experiment_name=NAME)
+    return variant(arg, VARIANTS, experiment_name=NAME)
+
+
+VARIANTS = variants()

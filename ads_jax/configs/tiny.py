@@ -8,7 +8,7 @@ from ads_jax.configs import experiment, variant
 
 
 def get_config(arg: str = ""):
-    return variant(arg, {"": _tiny}, experiment_name="tiny")
+    return variant(arg, VARIANTS, experiment_name="tiny")
 
 
 def _tiny():
@@ -21,3 +21,7 @@ def _tiny():
         acquisition=dict(arm="ads+coreset", budget=10, preselect=dict(fraction=0.3)),
         loop=dict(rounds=2, arms=("ads+coreset", "coreset"), seeds=(0,), out_dir="runs/tiny"),
     )
+
+
+#: Variant name -> builder (``get_config(name)``); listed by ``ads-jax list``.
+VARIANTS = {"": _tiny}

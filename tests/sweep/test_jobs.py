@@ -1,11 +1,11 @@
-"""The sweep runner (``ads_jax.sweep``): grids, stable job names, sharding, resume, collect.
+"""Sweeps and jobs (``ads_jax.sweep.jobs``): stable job names, sharding, resume, sweep files.
 
 Job enumeration and sharding are checked without running anything; one
 sweep of two tiny jobs (``tiny`` config, 1 epoch, 1 round, the ``random``
 arm) checks that shards run exactly their jobs, that a rerun skips finished
 jobs without touching them, that a job whose results lost a record resumes
 from its checkpoint, and that ``collect`` returns every record once with its
-grid point (also through the command line).
+grid point (also through the command line, ``ads-jax sweep``).
 """
 
 from __future__ import annotations
@@ -14,39 +14,22 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 
 from ads_jax import sweep as S
+from ads_jax.cli import main
 
 TINY = ["train.epochs=1", "loop.rounds=1"]
 NOISE = "data.noise_fraction"
 
 
 # ----------------------------------------------------------------------------
-# Grids and jobs (nothing runs).
+# Jobs (nothing runs).
 # ----------------------------------------------------------------------------
-
-
-def test_grid_forms():
-    pts = S.grid_points({"a": ["x.a=1", "x.a=2"], "b": {"lo": "x.b=0.1", "hi": ["x.b=0.9", "x.c=1"]}})
-    assert [p.point for p in pts] == [{"a": "1", "b": "lo"}, {"a": "1", "b": "hi"},
-                                      {"a": "2", "b": "lo"}, {"a": "2", "b": "hi"}]
-    assert pts[1].overrides == ("x.a=1", "x.b=0.9", "x.c=1")
-    pts = S.grid_points([["x.a=1"], {"point": {"f": "v"}, "overrides": ["x.b=2", "x.c=3"]},
-                         {"overrides": ["x.d=4"]}])
-    assert [p.point for p in pts] == [{"x.a": "1"}, {"f": "v"}, {"x.d": "4"}]
-    assert S.grid_points(None) == [S.GridPoint()] and S.GridPoint().slug() == "base"
-    assert pts[0].slug() == "a=1"
-    with pytest.raises(ValueError, match="loop.seeds"):
-        S.grid_points({"s": ["loop.seeds=[1]"]})
-    with pytest.raises(ValueError, match="same label"):
-        S.grid_points([["x.a=1"], ["x.a=1"]])
-    with pytest.raises(ValueError, match="FIELD=VALUE"):
-        S.grid_points({"a": ["no_equals_sign"]})
-    with pytest.raises(ValueError, match="loop.arms"):
-        S.Sweep("tiny", overrides=["loop.arms=[random]"])
 
 
 def _sweep(**kw):
@@ -143,20 +126,20 @@ def test_run_shards_resume_and_collect(tmp_path, capsys):
     cli = ["--root", root, "--arms", "random", "--seeds", "0", "--grid", f"{NOISE}=0.5|0.8",
            *TINY]
     capsys.readouterr()
-    assert S.main(["list", "tiny", *cli, "--format", "json"]) == 0
+    assert main(["sweep", "list", "tiny", *cli, "--format", "json"]) == 0
     rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert [(r["job"], r["status"]) for r in rows] == [(j.name, "done") for j in jobs]
-    assert S.main(["run", "tiny", *cli, "--quiet", "--shard", "1", "--num-shards", "2"]) == 0
+    assert main(["sweep", "run", "tiny", *cli, "--quiet", "--shard", "1", "--num-shards", "2"]) == 0
     rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert rows == [{"job": jobs[1].name, "status": "skipped", "records": 2}]
-    assert S.main(["collect", root, "--format", "csv"]) == 0
+    assert main(["sweep", "collect", root, "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(table) == 4 and {t[f"point.{NOISE}"] for t in table} == {"0.5", "0.8"}
     assert all(0.0 <= float(t["test_accuracy"]) <= 1.0 for t in table)
     out = tmp_path / "all.json"
-    assert S.main(["collect", root, "-o", str(out)]) == 0
+    assert main(["sweep", "collect", root, "-o", str(out)]) == 0
     assert len(json.loads(out.read_text())) == 4
-    assert S.main(["list", "tiny", "--root", root, "--arms", "nope"]) == 1  # one-line error
+    assert main(["sweep", "list", "tiny", "--root", root, "--arms", "nope"]) == 1  # one-line error
     assert "sweep: error" in capsys.readouterr().err
 
 
@@ -170,3 +153,30 @@ def test_sweep_file(tmp_path):
     jobs = S.jobs_of(sweeps, tmp_path / "root")
     assert [j.name for j in jobs] == ["a__f=0.2__random__seed0", "a__f=0.2__random__seed1",
                                       "b__base__coreset__seed0"]
+
+
+def test_sweep_file_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        S.load_sweeps(bad)
+    unk = tmp_path / "unk.json"
+    unk.write_text(json.dumps({"spec": "tiny", "sedes": [0]}))
+    with pytest.raises(ValueError, match="sedes"):
+        S.load_sweeps(unk)
+    assert S.is_sweep_file(str(unk)) and not S.is_sweep_file(str(bad))
+
+
+def test_python_m_ads_jax_sweep_is_the_cli_sweep_command(tmp_path, capsys):
+    args = ["list", "tiny", "--root", str(tmp_path), "--arms", "random,coreset", "--seeds", "0,1",
+            "--format", "json", *TINY]
+    assert main(["sweep", *args]) == 0
+    expected = capsys.readouterr().out
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    p = subprocess.run([sys.executable, "-m", "ads_jax.sweep", *args], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout == expected
+    assert [json.loads(ln)["job"] for ln in expected.splitlines()] == [
+        "tiny__base__random__seed0", "tiny__base__coreset__seed0",
+        "tiny__base__random__seed1", "tiny__base__coreset__seed1"]
