@@ -55,7 +55,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ads_jax.acquisition import (AcquisitionInputs, check_inputs, make_acquire_fn,
-                                 make_pool_acquire_fn)
+                                 make_pool_acquire_fn, preselect_note)
 from ads_jax.checkpoint import Checkpointer, CheckpointError
 from ads_jax._files import as_path
 from ads_jax.config_engine import to_dict
@@ -561,6 +561,10 @@ def run_experiment(
     scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
     _check_sizes(cfg, scenario)
     _check_model_inputs(cfg, scenario)
+    unlabeled = int(np.shape(scenario.x_pool)[0]) - int(np.asarray(scenario.labeled_init).size)
+    note = preselect_note(cfg.acquisition, cfg.arms, unlabeled, cfg.loop.rounds)
+    if note and progress and is_primary():
+        progress(note)
     out = cfg.loop.out_dir
     check_out_dir(out)
 
