@@ -205,7 +205,7 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, *, dpi: float | None = Non
     data = buf.getvalue()
     if palette is not None and fmt == "png":
         try:
-            from PIL import Image
+            from PIL import Image  # optional at import time: only palette PNGs need it
         except ImportError:  # pragma: no cover - Pillow comes with matplotlib
             pass
         else:

@@ -79,7 +79,7 @@ class Checkpointer:
 
     def __init__(self, directory: str | os.PathLike, items: Mapping[str, str], *,
                  max_to_keep: int = 2, asynchronous: bool = False):
-        import orbax.checkpoint as ocp
+        import orbax.checkpoint as ocp  # heavy (TensorStore): loaded when checkpoints are used
 
         for name, kind in items.items():
             if kind not in ("pytree", "json"):
@@ -105,7 +105,7 @@ class Checkpointer:
     # ------------------------------------------------------------------ write
     def save(self, step: int, **values: Any) -> None:
         """Write ``step`` with one value per item (pytrees of arrays or JSON-able dicts)."""
-        import orbax.checkpoint as ocp
+        import orbax.checkpoint as ocp  # heavy (TensorStore): loaded when checkpoints are used
 
         if set(values) != set(self.items):
             raise ValueError(f"save() needs exactly the items {sorted(self.items)}, got "
@@ -125,7 +125,7 @@ class Checkpointer:
         Raises whatever Orbax raises for an unreadable step (see
         :meth:`restore_latest` for the robust path).
         """
-        import orbax.checkpoint as ocp
+        import orbax.checkpoint as ocp  # heavy (TensorStore): loaded when checkpoints are used
 
         templates = templates or {}
         args = {}

@@ -28,6 +28,9 @@ from __future__ import annotations
 import os
 from typing import MutableMapping
 
+# The backends' state: no public API reads it. Importing it starts no backend.
+from jax._src import xla_bridge
+
 __all__ = ["DETERMINISTIC_FLAG", "deterministic_ops_requested", "request_deterministic_ops",
            "ensure_deterministic_ops", "backends_initialized", "running_platforms"]
 
@@ -53,8 +56,6 @@ def deterministic_ops_requested(xla_flags: str | None) -> bool:
 
 def backends_initialized() -> bool:
     """True once JAX has started its backends (``XLA_FLAGS`` is read then, once)."""
-    from jax._src import xla_bridge
-
     return xla_bridge.backends_are_initialized()
 
 
@@ -63,8 +64,6 @@ def running_platforms() -> set[str]:
     empty before the backends start (this function never starts them)."""
     if not backends_initialized():
         return set()
-    from jax._src import xla_bridge
-
     out = set()
     for name, client in xla_bridge.backends().items():  # e.g. "cuda" -> platform "gpu"
         out |= {str(name).lower(), str(client.platform).lower()}

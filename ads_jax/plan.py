@@ -2,7 +2,6 @@
 
 ::
 
-    from ads_jax.plan import plan, format_plan
     rep = plan(resolve_config("paper_cifar10:paper_gpu"), peak_flops=989e12, bandwidth=3.35e12)
     print(format_plan(rep))
 
@@ -72,6 +71,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
+
+from ads_jax import _validation as V
+from ads_jax.acquisition import AcquisitionInputs, make_acquire_fn, make_pool_acquire_fn
+from ads_jax.data import load_dataset
+from ads_jax.data.kinds.domain_shift import _apportion
+from ads_jax.experiment import ExperimentConfig
+from ads_jax.models import build_model
+from ads_jax.sharding import POOL_AXIS, pool_mesh
+from ads_jax.training.fit import _Layout, init_train_state
+from ads_jax.training.parallel import DATA_AXIS, data_mesh, num_shards
+from ads_jax.training.steps import StepOptions, forward_fn, gather_step_fn
 
 __all__ = ["plan", "format_plan", "PlanReport", "ProgramPlan", "RoundPlan", "DataShapes",
            "RunShapes", "data_shapes", "run_shapes", "KNOWN_DATASETS"]
@@ -161,7 +171,6 @@ def data_shapes(spec: str, data_dir: str | None = None) -> DataShapes:
     if kind in KNOWN_DATASETS:
         return KNOWN_DATASETS[kind]
     if kind == "digits":
-        from ads_jax.data import load_dataset
 
         ds = load_dataset("digits")
         counts = np.bincount(np.asarray(ds.y_train))
@@ -208,7 +217,6 @@ def _mixture_unlabeled(cfg, remaining: int, l0: int,
                        shapes: Mapping[str, DataShapes] | None) -> int:
     """U of a domain-shift pool with ``pool_size=None``: as large as the weights and the
     source sizes allow (the rule of :mod:`ads_jax.data.kinds.domain_shift`)."""
-    from ads_jax.data.kinds.domain_shift import _apportion
 
     d = cfg.data
     names = list(d.source_datasets)
@@ -441,9 +449,6 @@ def _abstract(tree, sharding=None):
 
 
 def _train_program(cfg, model, rs: RunShapes, mesh) -> tuple[ProgramPlan, dict]:
-    from ads_jax.training.fit import _Layout, init_train_state
-    from ads_jax.training.parallel import DATA_AXIS, num_shards
-    from ads_jax.training.steps import StepOptions, gather_step_fn
 
     nd = num_shards(mesh)
     lay = _Layout.make(rs.labeled_capacity, cfg.train.batch_size, rs.labeled_capacity, nd)
@@ -468,8 +473,6 @@ def _train_program(cfg, model, rs: RunShapes, mesh) -> tuple[ProgramPlan, dict]:
 
 
 def _predict_program(name, model, variables, rs: RunShapes, chunk: int, mesh) -> ProgramPlan:
-    from ads_jax.training.parallel import DATA_AXIS, num_shards
-    from ads_jax.training.steps import forward_fn
 
     repl = None if mesh is None else NamedSharding(mesh, P())
     batch = None if mesh is None else NamedSharding(mesh, P(DATA_AXIS))
@@ -479,8 +482,6 @@ def _predict_program(name, model, variables, rs: RunShapes, chunk: int, mesh) ->
 
 
 def _acquire_program(cfg, arm: str, rs: RunShapes, d: int) -> ProgramPlan:
-    from ads_jax.acquisition import AcquisitionInputs, make_acquire_fn, make_pool_acquire_fn
-    from ads_jax.sharding import POOL_AXIS, pool_mesh
 
     acq = dataclasses.replace(cfg.acquisition, arm=arm)
     c, lc, uc, m = rs.num_classes, rs.labeled_capacity, rs.pool_capacity, rs.val
@@ -590,7 +591,6 @@ class PlanReport:
     def estimate(self, peak_flops: float, bandwidth: float) -> "PlanReport":
         """This report with round-time estimates for a device of ``peak_flops`` FLOP/s
         and ``bandwidth`` bytes/s (per device; no recompilation)."""
-        from ads_jax import _validation as V
 
         V.check_number("peak_flops", peak_flops, lo=0, lo_open=True)
         V.check_number("bandwidth", bandwidth, lo=0, lo_open=True)
@@ -640,9 +640,6 @@ def plan(cfg, *, peak_flops: float | None = None, bandwidth: float | None = None
         refuse (pool smaller than L0 + R x B), a ``peak_flops`` / ``bandwidth``
         given without the other.
     """
-    from ads_jax.experiment import ExperimentConfig
-    from ads_jax.models import build_model
-    from ads_jax.training.parallel import data_mesh, num_shards
 
     if not isinstance(cfg, ExperimentConfig):
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")

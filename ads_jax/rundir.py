@@ -609,7 +609,7 @@ class RunLock:
     def release(self) -> None:
         """Give the lock up (no-op if not held)."""
         if self._fd is not None:
-            import fcntl
+            import fcntl  # POSIX only: the lease lock works where it is missing
 
             try:
                 os.ftruncate(self._fd, 0)
@@ -635,7 +635,7 @@ class RunLock:
 
     # ------------------------------------------------------------------ flock
     def _acquire_flock(self) -> None:
-        import fcntl
+        import fcntl  # POSIX only: the lease lock works where it is missing
 
         os.makedirs(self.out_dir or ".", exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from ads_jax import _validation as V
 
@@ -150,8 +151,6 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, method: str = "
     if np.all(d == d[0]):
         lo = hi = mean
     elif method == "t":
-        from scipy import stats
-
         se = float(np.std(d, ddof=1)) / math.sqrt(n)
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
         lo, hi = mean - half, mean + half

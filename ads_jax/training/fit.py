@@ -446,7 +446,7 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
         if ckpt is not None:
             state, best, prog, start, resumed_from = _resume(ckpt, state, best, fingerprint)
         if not prog.finished and start <= cfg.epochs:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # only when a progress bar is shown
 
             bar = tqdm(total=(cfg.epochs - start + 1) * steps, disable=not show,
                        desc=f"fit {getattr(model, 'depth', '')}-{getattr(model, 'width', '')}",

@@ -27,7 +27,7 @@ def load_digits() -> Dataset:
       `Dataset` "digits": x_train uint8 (1000, 8, 8, 1), y_train int32 (1000,),
       x_test uint8 (797, 8, 8, 1), y_test int32 (797,), class names "0".."9".
     """
-    from sklearn.datasets import load_digits as _sk_load_digits
+    from sklearn.datasets import load_digits as _sk_load_digits  # ~1 s: only for digits
 
     bunch = _sk_load_digits()
     images = np.rint(np.asarray(bunch.images, dtype=np.float64) * (255.0 / 16.0))

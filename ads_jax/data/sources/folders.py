@@ -27,7 +27,7 @@ _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 def _pil():
     try:
-        from PIL import Image
+        from PIL import Image  # decodes image folders only
     except ImportError as e:  # pragma: no cover - pillow ships with matplotlib
         raise ImportError(
             "Reading image directories needs Pillow (a dependency of matplotlib): "

@@ -57,7 +57,7 @@ def load_tfds(
     Returns:
       `Dataset` with the TFDS label names as class names.
     """
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # heavy: loaded only for TFDS data sets
 
     train_splits = tuple(train_splits)
     if not train_splits:
