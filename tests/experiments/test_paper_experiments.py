@@ -234,6 +234,19 @@ def test_table1_tiny_end_to_end_and_resume(table1_tiny, capsys):
     assert "| paper_cifar10 | coreset |" in md and md in capsys.readouterr().out
 
 
+def test_table1_first_call_time_from_new_and_old_records(table1_tiny):
+    t1 = table1_tiny.module
+    # records of this version: compile + one call; of earlier versions: selection_first_call
+    assert t1.first_call_seconds({"selection": 0.25, "compile": 1.5}) == 1.75
+    assert t1.first_call_seconds({"selection": 0.25, "compile": 0.0}) == 0.25
+    assert t1.first_call_seconds({"selection": 0.25, "selection_first_call": 3.0,
+                                  "selection_staged": 0.5}) == 3.0
+    assert t1.first_call_seconds({"selection": 0.25}) is None
+    for a in table1_tiny.first["settings"]["paper_cifar10"]["arms"].values():
+        first, warm = a["selection_first_call_seconds"], a["selection_seconds"]
+        assert first["n"] == warm["n"] == 1 and first["mean"] > warm["mean"] >= 0
+
+
 def test_table1_settings_may_name_their_variant():
     t1 = _load("table1_first_round")
     sweeps = t1.build_sweeps("cpu", ["paper_cifar10", "paper_cifar10:cpu_ours"], [0], True)
