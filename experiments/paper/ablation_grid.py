@@ -72,7 +72,7 @@ import itertools
 from pathlib import Path
 
 from experiments.paper import _common as C
-from experiments.plugins import threshold_radius  # noqa: F401 (registers the valuation)
+from experiments.plugins import threshold_radius  # registers the valuation
 
 NAME = "ablation_grid"
 PLUGIN = "experiments.plugins.threshold_radius"

@@ -76,9 +76,8 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-
 import jax
+import numpy as np
 
 from ads_jax._files import atomic_savefig, atomic_write_json
 from ads_jax.selection import get_selector

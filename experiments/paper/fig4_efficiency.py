@@ -344,7 +344,7 @@ def run_cell(p: Preset, emb_path: Path, meta: dict, size: int, arm: str,
     import jax.numpy as jnp
     import numpy as np
 
-    from ads_jax.acquisition import STAGES, check_inputs, make_acquire_fn, profile_acquisition
+    from ads_jax.acquisition import check_inputs, make_acquire_fn, profile_acquisition
 
     cc = cell_config(p, size, arm, fraction)
     cfg = acq_config(cc)

@@ -27,6 +27,7 @@ import pytest
 
 from ads_jax.configs import resolve as resolve_config
 from ads_jax.valuation import ESTIMATORS
+
 MODULES = {  # module -> (variants, pre-selection fraction of the paper)
     "paper_cifar10": (("paper", "cpu", "cpu_ours", "tiny"), 0.3),
     "paper_noisy": (("paper", "paper_svhn", "cpu", "cpu_ours", "cpu_cifar10", "tiny"), 0.1),
@@ -154,8 +155,12 @@ def test_domain_shift_uses_the_shifted_spec():
 def test_threshold_radius_valuation():
     import jax.numpy as jnp
 
-    from ads_jax.valuation import (ValuationConfig, available_valuations, build_valuation,
-                                   knn_shapley)
+    from ads_jax.valuation import (
+        ValuationConfig,
+        available_valuations,
+        build_valuation,
+        knn_shapley,
+    )
     from experiments.plugins import threshold_radius as TR
 
     assert TR.NAME in available_valuations()
