@@ -4,8 +4,9 @@ Trains the model of an experiment config on a labeled set that mixes the
 seed set (noisy points included under ``noisy_initial``) with extra clean and
 noisy pool points, then reports
 
-* the mean exact KNN-Shapley value (against the validation set) of the clean
-  and of the noisy labeled points, and
+* the mean value of the clean and of the noisy labeled points under the
+  config's valuation (``acquisition.valuation``; exact KNN-Shapley against the
+  validation set by default), and
 * the share of noisy points among the top ``preselect_fraction`` of the
   unlabeled pool ranked by the regressed value, for a few regression settings
   (the pool's own noisy share is the no-information baseline).
@@ -23,13 +24,14 @@ import argparse
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ads_jax.configs import resolve as resolve_config
 from ads_jax.data import NOISY, build_scenario
-from ads_jax.models import build_model
-from ads_jax.training import evaluate, fit, predict
-from ads_jax.valuation import knn_shapley
+from ads_jax.models import build_model_component
+from ads_jax.training import predict
+from ads_jax.valuation import build_valuation
 from ads_jax.valuation.regression import predict_values
 
 SETTINGS = [  # (regression_k, weights, top_t, aggregate)
@@ -57,23 +59,26 @@ def main(argv=None) -> int:
     noisy = np.flatnonzero(sc.provenance == NOISY)
     lab = np.concatenate([sc.labeled_init, rng.choice(clean, a.clean, replace=False),
                           rng.choice(noisy, a.noisy, replace=False)]).astype(np.int32)
-    model = build_model(cfg.model, sc.num_classes)
-    res = fit(jax.random.key(a.seed), model, sc.x_pool[lab], sc.y_pool[lab], sc.x_val, sc.y_val,
-              cfg.train)
-    acc = evaluate(model, res.variables, sc.x_test, sc.y_test)
-    pool, val = predict(model, res.variables, sc.x_pool), predict(model, res.variables, sc.x_val)
+    model = build_model_component(cfg.model, sc.num_classes)  # model.name: wrn, linear, mlp...
+    res = model.fit(jax.random.key(a.seed), sc.x_pool[lab], sc.y_pool[lab], sc.x_val, sc.y_val,
+                    cfg.train)
+    net = model.module
+    acc = float(np.mean(predict(net, res.variables, sc.x_test)["logits"].argmax(-1) == sc.y_test))
+    pool, val = predict(net, res.variables, sc.x_pool), predict(net, res.variables, sc.x_val)
     emb, probs = pool["embeddings"], pool["probs"]
     unl = np.setdiff1d(np.arange(len(sc.x_pool)), lab)
     is_noisy_lab = sc.provenance[lab] == NOISY
     is_noisy_unl = sc.provenance[unl] == NOISY
     acq = cfg.acquisition
     vc = acq.valuation
-    values = np.asarray(knn_shapley(emb[lab], sc.y_pool[lab], val["embeddings"], sc.y_val,
-                                    num_classes=sc.num_classes, k=vc.k, variant=vc.name,
-                                    options=vc.options))
+    values = np.asarray(build_valuation(vc).values(
+        jnp.asarray(emb[lab]), jnp.asarray(sc.y_pool[lab], jnp.int32),
+        jnp.asarray(val["embeddings"]), jnp.asarray(sc.y_val, jnp.int32),
+        num_classes=sc.num_classes, train_mask=None, mesh=None,
+        key=jax.random.fold_in(jax.random.key(a.seed), 2)))
     print(f"{cfg.data.dataset}: labeled {lab.size} ({is_noisy_lab.sum()} noisy), "
-          f"test accuracy {100 * acc:.1f}%")
-    print(f"KNN-Shapley (K={vc.k}, {vc.name}) mean value: clean "
+          f"{cfg.model.label}, test accuracy {100 * acc:.1f}%")
+    print(f"valuation {vc.name} (K={vc.k}) mean value: clean "
           f"{values[~is_noisy_lab].mean():.4f}, noisy {values[is_noisy_lab].mean():.4f}")
     m = int(np.ceil(acq.preselect.fraction * unl.size))
     print(f"noisy share of the unlabeled pool: {100 * is_noisy_unl.mean():.1f}%; "

@@ -91,8 +91,7 @@ def main(argv=None) -> int:
     print(paired_differences(records, "ads+coreset", ("coreset", "randfilter+coreset")))
     n = len(cfg.loop.seeds)
     png = plot_results(records, args.plot, dpi=80,
-                       title=f"Fashion-MNIST, 80% noisy pool, WRN-{cfg.model.depth}-"
-                             f"{cfg.model.width}, {n} seeds")
+                       title=f"Fashion-MNIST, 80% noisy pool, {cfg.model.label}, {n} seeds")
     print(f"\nplot: {png}\nresults: {os.path.join(args.out_dir, 'results.jsonl')}")
     print(f"wall time: {time.perf_counter() - t0:.0f}s")
     return 0

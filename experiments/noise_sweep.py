@@ -6,9 +6,10 @@ model once and then, on the same embeddings, measures
 
 * how destroyed the noisy images are: accuracy of the trained model on the
   clean and on the noisy unlabeled pool points (chance = 1/C);
-* the KNN-Shapley value gap between clean and noisy *labeled* points (mean
-  values and AUC = P(value of a random clean point > value of a random noisy
-  one); 0.5 = no separation), for several KNN-Shapley K;
+* the value gap between clean and noisy *labeled* points under the config's
+  valuation (``acquisition.valuation``, default exact KNN-Shapley; mean values
+  and AUC = P(value of a random clean point > value of a random noisy one);
+  0.5 = no separation), for several K;
 * the noisy share among the top ``preselect_fraction`` of the unlabeled pool
   ranked by the regressed value (the pool's own noisy share = no information),
   for several regression settings (neighbours k, weights, top-T, aggregate),
@@ -34,20 +35,21 @@ CONFIG defaults to the built-in ``demo`` (digits). Prints one block per
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections import defaultdict
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ads_jax.config_engine import apply_overrides
-
 from ads_jax.configs import resolve as resolve_config
 from ads_jax.data import NOISY, build_scenario
-from ads_jax.models import build_model
-from ads_jax.training import fit, predict
-from ads_jax.valuation import knn_shapley
+from ads_jax.models import build_model_component
+from ads_jax.training import predict
+from ads_jax.valuation import build_valuation
 from ads_jax.valuation.regression import predict_values
 
 SHAPLEY_K = (5, 10)
@@ -82,10 +84,11 @@ def run_one(cfg, seed: int, composition: str, extra: int) -> dict:
     else:
         cand = unl0
     lab = np.concatenate([sc.labeled_init, rng.choice(cand, extra, replace=False)]).astype(np.int32)
-    model = build_model(cfg.model, sc.num_classes)
-    res = fit(jax.random.key(seed), model, sc.x_pool[lab], sc.y_pool[lab], sc.x_val, sc.y_val,
-              cfg.train)
-    pool, val = predict(model, res.variables, sc.x_pool), predict(model, res.variables, sc.x_val)
+    model = build_model_component(cfg.model, sc.num_classes)  # model.name: wrn, linear, mlp...
+    res = model.fit(jax.random.key(seed), sc.x_pool[lab], sc.y_pool[lab], sc.x_val, sc.y_val,
+                    cfg.train)
+    net = model.module
+    pool, val = predict(net, res.variables, sc.x_pool), predict(net, res.variables, sc.x_val)
     emb, probs = pool["embeddings"], pool["probs"]
     unl = np.setdiff1d(np.arange(len(sc.x_pool)), lab)
     nl = sc.provenance[lab] == NOISY
@@ -96,10 +99,12 @@ def run_one(cfg, seed: int, composition: str, extra: int) -> dict:
                n_noisy_lab=int(nl.sum()), n_lab=int(lab.size), pool_noisy=nu.mean())
     m = int(np.ceil(cfg.acquisition.preselect.fraction * unl.size))
     for K in SHAPLEY_K:
-        v = np.asarray(knn_shapley(emb[lab], sc.y_pool[lab], val["embeddings"], sc.y_val,
-                                   num_classes=sc.num_classes, k=K,
-                                   variant=cfg.acquisition.valuation.name,
-                                   options=cfg.acquisition.valuation.options))
+        valuation = build_valuation(dataclasses.replace(cfg.acquisition.valuation, k=K))
+        v = np.asarray(valuation.values(
+            jnp.asarray(emb[lab]), jnp.asarray(sc.y_pool[lab], jnp.int32),
+            jnp.asarray(val["embeddings"]), jnp.asarray(sc.y_val, jnp.int32),
+            num_classes=sc.num_classes, train_mask=None, mesh=None,
+            key=jax.random.fold_in(jax.random.key(seed), 2)))
         out[f"K{K} v_clean"] = v[~nl].mean()
         out[f"K{K} v_noisy"] = v[nl].mean() if nl.any() else np.nan
         out[f"K{K} auc"] = auc(v[~nl], v[nl])

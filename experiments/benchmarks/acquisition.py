@@ -2,9 +2,12 @@
 
 The paper's speed claim is that pre-selecting the top fraction of the pool by
 predicted data value makes diversity selection 2.6-8x faster at equal
-accuracy. This measures, in ONE process and one run, the wall time of
-:func:`ads_jax.acquisition.acquire` (staged path, per stage: valuation,
-regression, preselection, diversity) for the arms ``<selector>``,
+accuracy. This measures, in ONE process and one run, the wall time of the
+acquisition step -- the one compiled program the loop runs
+(:func:`ads_jax.acquisition.make_acquire_fn`, compiled ahead of time) and, to
+see where the time goes, its stages run one by one
+(:func:`ads_jax.acquisition.profile_acquisition`: valuation, regression,
+preselection, diversity) -- for the arms ``<selector>``,
 ``ads+<selector>`` and ``randfilter+<selector>`` (a random pre-filter of the
 same size: only the pool shrinks) with ``coreset``, ``badge`` and
 ``kmedians``, plus ``ads-top``; and, as the "before/after" of the value
@@ -16,10 +19,11 @@ neighbour-search method at the same sizes.
 
 Sizes (``--sizes``): ``large`` = U 50,000 x d 512 pool, L 1,000 labeled,
 M 500 validation, C 10, B 1,000; ``small`` = U 20,000 x d 64, L 500, M 500,
-C 10, B 100. Pre-selection fractions ``--fractions`` (default 0.1 and 0.3).
+C 10, B 100; ``tiny`` (U 2,000 x d 16, B 20: checks that the script runs). Pre-selection fractions ``--fractions`` (default 0.1 and 0.3).
 The acquisition config is :class:`AcquisitionConfig`'s default otherwise.
 
-Times are medians of ``--repeats`` runs after one warm-up (compiling) run.
+Times are medians of ``--repeats`` runs after one compiling run (program:
+timed calls of the compiled program; stages: timed stage-by-stage runs).
 The machine may be shared with other jobs: read the ratios, which come from
 the same run, rather than the absolute seconds. Accuracy is not measured here
 (synthetic data); that is the active-learning experiments' job.
@@ -27,26 +31,22 @@ the same run, rather than the absolute seconds. Accuracy is not measured here
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import statistics
 import sys
+import time
 
-# experiments/benchmarks/selectors.py shadows the stdlib module `selectors`
-# (imported by subprocess, which JAX imports): drop this folder from the path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import numpy as np
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
+from ads_jax.acquisition import STAGES
 
 SIZES = {  # name -> (U, d, L, M, C, B)
+    "tiny": (2_000, 16, 100, 50, 5, 20),  # a smoke run of this script, not a benchmark
     "small": (20_000, 64, 500, 500, 10, 100),
     "large": (50_000, 512, 1_000, 500, 10, 1_000),
 }
-STAGES = ("valuation", "regression", "preselection", "diversity")
 REG_METHODS = ("network", "grouped", "masked")
 
 
@@ -76,23 +76,37 @@ def make_inputs(u, d, n_lab, m, c, seed=0):
 
 
 def time_arm(inputs, config, repeats, key):
-    """-> (warm-up seconds, {stage: median seconds, "total": ...}, m)."""
-    from ads_jax.acquisition import acquire
+    """-> (compile + first call seconds, {stage: median seconds, "total": ...},
+    median seconds of the one program, m)."""
+    import jax
+    import jax.numpy as jnp
 
+    from ads_jax.acquisition import check_inputs, make_acquire_fn, profile_acquisition
+
+    x = jax.tree.map(jnp.asarray, check_inputs(inputs, config))
+    fn = make_acquire_fn(config)
     t0 = time.perf_counter()
-    res = acquire(key, inputs, config)
+    compiled = fn.lower(key, x).compile()
+    res = jax.block_until_ready(compiled(key, x))
     first = time.perf_counter() - t0
-    runs = [acquire(key, inputs, config) for _ in range(repeats)]
-    med = {s: statistics.median(r.timings[s] for r in runs) for s in STAGES + ("total",)}
-    return first, med, res.preselect_size
+    calls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(key, x))
+        calls.append(time.perf_counter() - t0)
+    profile_acquisition(key, x, config)  # compiles the stage programs
+    runs = [profile_acquisition(key, x, config)[1] for _ in range(repeats)]
+    med = {s: statistics.median(t[s] for t in runs) for s in STAGES + ("total",)}
+    return first, med, statistics.median(calls), int(res.preselect_size)
 
 
 def time_regression(inputs, config, method, repeats, train_values):
     import jax
 
+    from ads_jax.valuation import ESTIMATORS
     from ads_jax.valuation.regression import predict_values
 
-    o = config.estimator.typed_options()
+    o = ESTIMATORS.typed(config.estimator.name, config.estimator.options)
 
     def fn():
         return jax.block_until_ready(predict_values(
@@ -118,7 +132,7 @@ def run_size(name, args, log):
     import jax.numpy as jnp
 
     from ads_jax.acquisition import AcquisitionConfig, PreselectConfig
-    from ads_jax.valuation import knn_shapley
+    from ads_jax.valuation import ESTIMATORS, build_valuation
     from ads_jax.valuation.regression import choose_method
 
     u, d, n_lab, m, c, b = SIZES[name]
@@ -129,11 +143,11 @@ def run_size(name, args, log):
 
     def arm(a, frac):
         cfg = AcquisitionConfig(arm=a, budget=b, preselect=PreselectConfig(fraction=frac))
-        first, med, msize = time_arm(inputs, cfg, args.repeats, key)
+        first, med, program, msize = time_arm(inputs, cfg, args.repeats, key)
         rows.append(dict(arm=a, frac=frac if "+" in a or a == "ads-top" else None, m=msize,
-                         first=first, **med))
-        log(f"  {name} {a:<22} f={frac} m={msize:>6}  total {med['total']:.3f} s  "
-            + "  ".join(f"{s} {med[s]:.3f}" for s in STAGES))
+                         first=first, program=program, **med))
+        log(f"  {name} {a:<22} f={frac} m={msize:>6}  program {program:.3f} s  stages "
+            f"total {med['total']:.3f} s  " + "  ".join(f"{s} {med[s]:.3f}" for s in STAGES))
 
     for sel in args.selectors:
         arm(sel, args.fractions[0])
@@ -144,9 +158,10 @@ def run_size(name, args, log):
 
     # Value regression alone, per neighbour-search method (same inputs/config).
     cfg = AcquisitionConfig(budget=b)
-    vc, o = cfg.valuation, cfg.estimator.typed_options()
-    tv = knn_shapley(inputs.labeled_emb, inputs.labeled_y, inputs.val_emb, inputs.val_y,
-                     num_classes=c, k=vc.k, variant=vc.name, metric=vc.metric)
+    o = ESTIMATORS.typed(cfg.estimator.name, cfg.estimator.options)
+    tv = build_valuation(cfg.valuation).values(inputs.labeled_emb, inputs.labeled_y,
+                                               inputs.val_emb, inputs.val_y, num_classes=c,
+                                               train_mask=None, mesh=None, key=key)
     lmax = int(np.bincount(np.asarray(inputs.labeled_y), minlength=c).max())
     reg = []
     ref = None
@@ -161,6 +176,15 @@ def run_size(name, args, log):
     new_auto = choose_method(c, n_lab, lmax, o.top_t, k=o.k)
     return dict(name=name, size=SIZES[name], rows=rows, reg=reg, lmax=lmax,
                 old_auto=old_auto, new_auto=new_auto, cfg=cfg)
+
+
+def _estimator_options(cfg) -> dict:
+    """The estimator's typed options (defaults filled in) as a dict."""
+    import dataclasses
+
+    from ads_jax.valuation import ESTIMATORS
+
+    return dataclasses.asdict(ESTIMATORS.typed(cfg.estimator.name, cfg.estimator.options))
 
 
 def _fmt_t(x):
@@ -182,37 +206,41 @@ def render(args, results, load_before, load_after, versions, wall):
         "absolute times are noisy; the ratios come from the same run.",
         f"- Versions: {versions}.",
         "- Data: synthetic Gaussian mixture of C classes, probabilities = softmax of -distance "
-        "to the class means. `acquire` staged path with `AcquisitionConfig` defaults "
+        "to the class means. `AcquisitionConfig` defaults "
         f"(valuation `{results[0]['cfg'].valuation.name}` K={results[0]['cfg'].valuation.k}; "
-        f"regression {results[0]['cfg'].estimator.typed_options()}) except arm, budget and "
+        f"regression {_estimator_options(results[0]['cfg'])}) except arm, budget and "
         "pre-selection "
         "fraction f; m = candidates the selector sees (plus the L labeled points as "
         "centers).",
-        f"- Time: median of {args.repeats} runs after a warm-up (compiling) run, seconds per "
-        "stage. Speed-up = total of `<selector>` alone / total of the arm (> 1: faster).",
+        f"- Time: median of {args.repeats} runs after a compiling run, seconds. **program**: "
+        "the one compiled acquisition program (`make_acquire_fn`), what the loop runs per "
+        "batch. Stages: `profile_acquisition`, each stage its own compiled program (where the "
+        "time goes; their total is not the program's time). Speed-up = program time of "
+        "`<selector>` alone / program time of the arm (> 1: faster).",
         "",
     ]
     for res in results:
         u, d, n_lab, m, c, b = res["size"]
         lines += [f"## U = {u:,} x d = {d}, L = {n_lab:,}, M = {m}, C = {c}, B = {b:,}", ""]
-        lines += ["| arm | f | m | valuation | regression | preselection | diversity | total "
-                  "| speed-up vs selector alone |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        alone = {r["arm"]: r["total"] for r in res["rows"]
+        lines += ["| arm | f | m | valuation | regression | preselection | diversity "
+                  "| stages total | **program** | speed-up vs selector alone |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        alone = {r["arm"]: r["program"] for r in res["rows"]
                  if "+" not in r["arm"] and r["arm"] != "ads-top"}
         for r in res["rows"]:
             sel = r["arm"].split("+")[-1]
             base = alone.get(sel)
-            sp = f"{base / r['total']:.2f}x" if base else ""
+            sp = f"{base / r['program']:.2f}x" if base else ""
             f = "" if r["frac"] is None else f"{r['frac']:g}"
             lines.append(
                 f"| `{r['arm']}` | {f} | {r['m']:,} | " +
-                " | ".join(_fmt_t(r[s]) for s in STAGES) + f" | **{r['total']:.3f}** | {sp} |")
+                " | ".join(_fmt_t(r[s]) for s in STAGES) + f" | {r['total']:.3f} "
+                f"| **{r['program']:.3f}** | {sp} |")
         lines.append("")
         # Summary per selector.
         for sel in args.selectors:
-            ads = [alone[sel] / r["total"] for r in res["rows"] if r["arm"] == f"ads+{sel}"]
-            rnd = [alone[sel] / r["total"] for r in res["rows"]
+            ads = [alone[sel] / r["program"] for r in res["rows"] if r["arm"] == f"ads+{sel}"]
+            rnd = [alone[sel] / r["program"] for r in res["rows"]
                    if r["arm"] == f"randfilter+{sel}"]
             fr = "/".join(f"{f:g}" for f in args.fractions)
             lines.append(
@@ -242,7 +270,7 @@ def _reading(args, results):
         rows = {(r["arm"], r["frac"]): r for r in res["rows"]}
         top = next(r for r in res["rows"] if r["arm"] == "ads-top")
         fixed = top["valuation"] + top["regression"]
-        sels = ", ".join(f"`{s}` {rows[(s, None)]['total']:.3f} s" for s in args.selectors)
+        sels = ", ".join(f"`{s}` {rows[(s, None)]['program']:.3f} s" for s in args.selectors)
         out.append(
             f"- U = {u:,}, d = {d}, B = {b:,}: ADS's fixed cost (valuation + regression) is "
             f"{fixed:.3f} s, of which the regression {top['regression']:.3f} s; the selectors "

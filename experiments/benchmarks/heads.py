@@ -24,20 +24,13 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 
-# This folder holds `selectors.py` (a stdlib name imported by subprocess, which
-# JAX imports): drop it from the import path; import ads_jax from this checkout.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-sys.path.insert(0, os.path.dirname(os.path.dirname(_HERE)))
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ads_jax.training.heads import fit_linear_head, fit_mlp_head  # noqa: E402
-from ads_jax.valuation.data_oob import data_oob_values  # noqa: E402
+from ads_jax.training.heads import fit_linear_head, fit_mlp_head
+from ads_jax.valuation.data_oob import data_oob_values
 
 
 def make_data(n, d, c, seed=0):

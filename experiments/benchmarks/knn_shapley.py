@@ -21,25 +21,19 @@ opendataval==1.3.0`` and it runs there in a subprocess on the same arrays
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import shlex
+import subprocess
 import sys
+import tempfile
+import time
+import warnings
+from functools import partial
+from importlib import metadata
 
-# Scripts in this folder must not shadow the standard library (a sibling named
-# `selectors.py` breaks `subprocess`): drop the script's own folder from sys.path.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import shlex  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from functools import partial  # noqa: E402
-import warnings  # noqa: E402
-from importlib import metadata  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 DEFAULT_OUT = "docs/bench/knn_shapley.md"
 NUMPY = "NumPy (vectorised baseline)"

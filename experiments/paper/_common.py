@@ -3,9 +3,14 @@
 Every script: ``--preset paper|cpu|tiny``; builds :class:`ads_jax.sweep.Sweep` s,
 runs this process's share of their jobs (``--shard I --num-shards N``; finished
 jobs are skipped, interrupted ones resume), collects every record under the
-sweep root and writes small JSON / CSV / PNG / Markdown files to ``--out``
-(default ``experiments/results``). ``--no-run`` only collects and reports
-(e.g. after the shards ran on other machines into a shared root).
+sweep root and writes small JSON / CSV / PNG / Markdown files to
+``--results-dir`` (alias ``--out``; default ``experiments/results``), named
+``<script>_<preset>.*`` (:func:`stem`), so a preset never overwrites another
+preset's (committed) results. ``--no-run`` only collects and reports (e.g.
+after the shards ran on other machines into a shared root).
+
+Imported as ``from experiments.paper import _common`` (the ``experiments``
+package is installed with ads_jax: ``pip install -e .``).
 ``--group-arms`` (the default; ``--no-group-arms`` turns it off) runs the arms
 of one seed in one job, so they share the round-0 model.
 """
@@ -21,9 +26,6 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 RESULTS = REPO / "experiments" / "results"
 PRESETS = ("paper", "cpu", "tiny")
 
@@ -33,7 +35,7 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=PRESETS, default="cpu")
-    p.add_argument("--out", type=Path, default=RESULTS,
+    p.add_argument("--results-dir", "--out", dest="out", type=Path, default=RESULTS,
                    help="directory of the JSON/CSV/PNG/MD outputs (default experiments/results)")
     p.add_argument("--root", type=Path, default=None,
                    help=f"sweep root, one run directory per job (default runs/paper/{name}/PRESET)")
@@ -62,6 +64,11 @@ def parse_seeds(text: str | None) -> list[int] | None:
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise SystemExit("--seeds must list distinct non-negative integers")
     return seeds
+
+
+def stem(results_dir: Path, name: str, preset: str) -> Path:
+    """``<results_dir>/<name>_<preset>``: the outputs of one preset of a script (+ suffixes)."""
+    return Path(results_dir) / f"{name}_{preset}"
 
 
 def root_of(args, name: str) -> Path:

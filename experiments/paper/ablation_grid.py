@@ -32,7 +32,7 @@ blocks (the base point in all of them) run once: 21 points.
 
 ``threshold``: the built-in threshold KNN-Shapley needs an absolute radius
 ``tau``, and the embedding scale changes every round, so the grid uses the
-plugin :mod:`experiments.paper.threshold_radius`: ``tau`` = the median over
+plugin :mod:`experiments.plugins.threshold_radius`: ``tau`` = the median over
 validation points of their distance to the K-th nearest labeled point,
 recomputed inside every valuation call (a ``tau_quantile`` option of the
 built-in would do the same; proposed to the lead).
@@ -50,7 +50,8 @@ Runs on the sweep runner (:mod:`ads_jax.sweep`): one resumable job per
 (point, seed) under ``--root``; a rerun skips finished jobs; ``--shard I
 --num-shards N`` splits the jobs over processes or machines.
 
-Outputs (``--out``), ``ablation_grid_<preset>``: ``.json`` (per point: levels,
+Outputs (``--results-dir``, alias ``--out``, default ``experiments/results``;
+:func:`output_files`), ``ablation_grid_<preset>``: ``.json`` (per point: levels,
 blocks, per-seed and mean ± std metrics), ``.csv`` (one row per point),
 ``.md`` (the table, also printed), and one heatmap per metric,
 ``_<metric>.png`` for ``final_accuracy``, ``picked_non_clean`` and
@@ -68,16 +69,13 @@ Usage::
 from __future__ import annotations
 
 import itertools
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from experiments.paper import _common as C  # noqa: E402
-from experiments.paper import threshold_radius  # noqa: E402,F401 (registers the valuation)
+from experiments.paper import _common as C
+from experiments.plugins import threshold_radius  # registers the valuation
 
 NAME = "ablation_grid"
-PLUGIN = "experiments.paper.threshold_radius"
+PLUGIN = "experiments.plugins.threshold_radius"
 ARM = "ads+coreset"
 _E = "acquisition.estimator.options."
 #: factor -> level -> overrides (first level = base).
@@ -109,6 +107,12 @@ SEEDS = {"paper": (0, 1, 2), "cpu": (0,), "tiny": (0,)}
 METRICS = {"final_accuracy": ("test accuracy after the last round (%)", 100, "viridis"),
            "picked_non_clean": ("non-clean share of the picks (%)", 100, "magma_r"),
            "selection_seconds": ("warm selection time per acquisition (ms)", 1000, "cividis")}
+
+
+def output_files(preset: str) -> list[str]:
+    """The files a run of ``preset`` writes, relative to the results directory."""
+    stem = C.stem(Path(), NAME, preset).name
+    return [stem + x for x in (".json", ".csv", ".md")] + [f"{stem}_{m}.png" for m in METRICS]
 
 
 def block_name(block) -> str:
@@ -277,7 +281,7 @@ def main(argv=None) -> dict:
     jobs, reports, records = C.run_and_collect([sweep], args, NAME)
     rows = summarise(records, points)
     md = markdown(rows, args.preset, base)
-    stem = Path(args.out) / f"{NAME}_{args.preset}"
+    stem = C.stem(args.out, NAME, args.preset)
     out = {"experiment": "ADS ablation grid around the paper's choices on the noisy pool",
            "preset": args.preset, "base": base, "arm": ARM, "rounds": rounds, "seeds": seeds,
            "factors": {f: list(v) for f, v in FACTORS.items()}, "base_levels": BASE,

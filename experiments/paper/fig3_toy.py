@@ -43,18 +43,21 @@ points (Spearman rank correlation). Nothing is tuned on the test set: every
 setting is fixed in the presets below before any run; TMC/KNN values use the
 validation set only.
 
-Outputs (``--out DIR``, default ``experiments/results``):
+Outputs (``--results-dir DIR``, alias ``--out``, default ``experiments/results``),
+under the stem ``S`` = ``fig3_toy`` for the default preset ``cpu`` (the
+committed results) and ``fig3_toy_<preset>`` for every other preset, so that
+no other preset overwrites them (:func:`output_files`):
 
-* ``DIR/fig3_toy/seed_<s>.json`` -- everything of one seed (resumable: a seed
+* ``DIR/S/seed_<s>.json`` -- everything of one seed (resumable: a seed
   whose file exists with the same config is not recomputed);
-* ``DIR/fig3_toy.json`` -- config, per-method accuracies (mean, std, min, max,
+* ``DIR/S.json`` -- config, per-method accuracies (mean, std, min, max,
   per seed), rank correlation, TMC diagnostics;
-* ``DIR/fig3_toy.png`` -- six panels for the first seed: (a) the data,
+* ``DIR/S.png`` -- six panels for the first seed: (a) the data,
   (b) the initial model, (c-f) each selection with the refit boundary.
 
 Usage::
 
-    python experiments/paper/fig3_toy.py --preset paper|cpu|tiny [--out DIR] [--seeds 0,1,2]
+    python experiments/paper/fig3_toy.py --preset paper|cpu|tiny [--results-dir DIR] [--seeds 0,1,2]
 
 Presets (:data:`PRESETS`): ``paper`` -- the paper's sizes as far as known: an
 initial set of tens of points and one batch from a pool of a few thousand (the
@@ -70,28 +73,24 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-import jax  # noqa: E402
-
-from ads_jax._files import atomic_savefig, atomic_write_json  # noqa: E402
-from ads_jax.selection import get_selector  # noqa: E402
-from ads_jax.valuation import knn_shapley  # noqa: E402
-from ads_jax.valuation.regression import predict_values  # noqa: E402
-from ads_jax.valuation.tmc import (  # noqa: E402
+from ads_jax._files import atomic_savefig, atomic_write_json
+from ads_jax.selection import get_selector
+from ads_jax.valuation import knn_shapley
+from ads_jax.valuation.regression import predict_values
+from ads_jax.valuation.tmc import (
     LogisticParams,
     fit_logistic,
     logistic_predict_proba,
     tmc_logistic_values,
 )
+
+_REPO = Path(__file__).resolve().parents[2]
 
 VERSION = 1
 NAME = "fig3_toy"
@@ -159,6 +158,23 @@ PRESETS = {
                    tmc_convergence_tol=None, tmc_window=16, preselect_fraction=0.25,
                    regression_k=3, regression_aggregate="max", knn_k=5, seeds=(0, 1)),
 }
+
+
+#: the preset whose outputs keep the bare name ``fig3_toy`` (the committed results).
+DEFAULT_PRESET = "cpu"
+
+
+def output_stem(preset: str) -> str:
+    """``fig3_toy`` for :data:`DEFAULT_PRESET`, else ``fig3_toy_<preset>``."""
+    return NAME if preset == DEFAULT_PRESET else f"{NAME}_{preset}"
+
+
+def output_files(preset: str, seeds=None) -> list[str]:
+    """The files a run of ``preset`` writes, relative to the results directory
+    (``seeds``: default the preset's)."""
+    stem = output_stem(preset)
+    seeds = PRESETS[preset].seeds if seeds is None else seeds
+    return [f"{stem}.json", f"{stem}.png"] + [f"{stem}/seed_{s}.json" for s in seeds]
 
 
 def run_config(preset: Preset) -> dict:
@@ -530,8 +546,9 @@ def _load_seed(path: Path, config: dict, checksum: float) -> dict | None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--out", type=Path, default=_REPO / "experiments" / "results",
+    p.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
+    p.add_argument("--results-dir", "--out", dest="out", type=Path,
+                   default=_REPO / "experiments" / "results",
                    help="output directory (default: experiments/results)")
     p.add_argument("--seeds", type=str, default=None,
                    help="comma-separated seeds overriding the preset's, e.g. 0,1,2")
@@ -553,7 +570,8 @@ def main(argv=None) -> dict:
     preset = PRESETS[args.preset]
     seeds = list(preset.seeds) if args.seeds is None else args.seeds
     out = Path(args.out)
-    seed_dir = out / NAME
+    stem = output_stem(args.preset)
+    seed_dir = out / stem
     seed_dir.mkdir(parents=True, exist_ok=True)
     config = run_config(preset)
     results, computed, resumed = [], [], []
@@ -571,7 +589,7 @@ def main(argv=None) -> dict:
             print(f"seed {s}: resumed from {path}", flush=True)
         results.append(r)
     summary = summarise(preset, seeds, results)
-    json_path, png_path = out / f"{NAME}.json", out / f"{NAME}.png"
+    json_path, png_path = out / f"{stem}.json", out / f"{stem}.png"
     _write_json(json_path, summary)
     plot(preset, results[0], summary, png_path)
     for m in ("initial",) + METHODS + EXTRA_METHODS:

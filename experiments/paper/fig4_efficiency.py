@@ -9,23 +9,33 @@ points, value regression to the pool, pre-selection and the method on the
 candidates (plus the labeled points as centers). Speed-up = time of the
 method alone / time of ``ads+<method>``.
 
-Per cell (pool size, arm, fraction), in its own process (``--in-process``:
-all in this one), on the same inputs and key:
+Per cell (pool size, arm, fraction), in its own worker process (``--in-process``:
+all in this one; the ``tiny`` preset's default), on the same inputs and key
+(the ``MEASURES`` dict below and in the JSON says what each time field is):
 
-* **staged** -- :func:`ads_jax.acquisition.acquire` (``fused=False``): one
-  call to compile, then ``repeats`` timed calls; per-stage medians
-  (valuation, regression, preselection, diversity; the diversity stage
-  includes building the selector's compact sub-pool);
-* **fused** -- :func:`ads_jax.acquisition.make_acquire_fn` (valuation,
-  regression, pre-selection and the selector in one jitted program) compiled
-  ahead of time (``jax.jit(fn).lower(...).compile()``; its compile time is
-  recorded), then ``repeats`` timed calls of the compiled program; the picks
-  are checked against the staged path's;
+* **program** -- :func:`ads_jax.acquisition.make_acquire_fn`, the one jitted
+  program that the loop runs (valuation, regression, pre-selection and the
+  selector), compiled ahead of time (``fn.lower(key, inputs).compile()``; its
+  compile time and first call are recorded), then ``repeats`` timed calls of
+  the compiled program: ``program_seconds`` (median) is *the* time per batch
+  and the speed-ups are computed from it;
+* **stages** -- :func:`ads_jax.acquisition.profile_acquisition`, the same
+  stage functions as separate jitted programs blocking in between: one run to
+  compile, then ``repeats`` timed runs; per-stage medians (valuation,
+  regression, preselection, diversity; the diversity stage includes building
+  the selector's compact sub-pool) show where the time goes; their total is
+  not the program's time (no fusion across stages, one dispatch each). Their
+  picks are checked against the program's (``stages_same_picks``);
 * **memory** -- the process's peak resident set size
   (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) after the cell (and, on an
   accelerator, the device's ``peak_bytes_in_use``), next to the bytes of the
   inputs and what one pool x budget float32 matrix would take (the library
   never forms one; nor pool x pool).
+
+Cells measured by earlier versions of this script (a "staged" and a "fused"
+path, before the acquisition was one program; ``experiments/results/
+fig4_efficiency_cpu.*`` were measured so) are never reused: a run re-measures
+them, ``--no-run`` lists them as ignored (``old_cells_ignored``).
 
 Embeddings (real images, tiled to 640 dimensions): a small WideResNet
 (``model``) is trained from scratch for ``epochs`` epochs on the
@@ -54,18 +64,24 @@ Presets (``--preset``):
   arm at the largest smaller pool, scaled linearly in the pool size, times the
   number of runs) exceeds ``--cell-limit`` seconds (default 240): the JSON
   then holds the prediction (``status: "skipped"``), never a measurement;
-* ``tiny`` -- seconds (digits, pools of 1,000 and 2,000, B = 20, d = 128), for
-  the smoke test.
+* ``tiny`` -- the smoke test: digits, pools of 1,000 and 2,000, B = 20, d =
+  128, ``coreset`` only (``--methods`` adds the others), every cell in this
+  process. Its time is compilation (a program and four stage programs per
+  cell, ~5 s each on 2 busy CPU cores) and the WRN's one epoch: ~1 min, where
+  all three methods in worker processes took ~4.5 min.
 
 Resumable: each cell is a JSON file under ``<root>/cells/`` (default root
 ``runs/paper/fig4_efficiency/<preset>``); a rerun skips cells whose file holds
 the same cell config. Cells run one after another, never in parallel.
 
-Outputs (``--out``, default ``experiments/results``): ``fig4_efficiency_<preset>``
-``.json`` (config, embeddings, every cell, speed-ups), ``.csv`` (one row per
-cell), ``.md`` (the table, also printed), ``.png`` (bar plot: per method,
-time per batch for each pool size, alone vs ADS at each fraction, stacked
-into ADS overhead and selector time, speed-ups written above the bars).
+Outputs (``--results-dir``, alias ``--out``, default ``experiments/results``):
+``fig4_efficiency_<preset>`` (:func:`output_files`) ``.json`` (config, what
+each time field means, embeddings, every cell, speed-ups), ``.csv`` (one row
+per cell: ``program_*`` and ``stage_*_seconds`` columns), ``.md`` (the table,
+also printed), ``.png`` (bar plot: per method, time per batch for each pool
+size, alone vs ADS at each fraction; bars = the profiled stages stacked into
+ADS overhead and selector time, a black tick = the one program, its speed-up
+written above the bars).
 
 Usage::
 
@@ -86,13 +102,17 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from experiments.paper import _common as C  # noqa: E402
+from ads_jax.acquisition.profile import STAGES
+from experiments.paper import _common as C
 
 NAME = "fig4_efficiency"
 METHODS = ("coreset", "kmedians", "badge")
-_VERSION = 1
+_VERSION = 1  # of the cached embeddings
+#: version of the cell files: 2 = the one program + the profiled stages (1, unversioned:
+#: the earlier "staged" and "fused" paths; such cells are re-measured, never reused).
+CELL_VERSION = 2
+#: the stages that ADS adds in front of the selector (its overhead).
+ADS_STAGES = tuple(s for s in STAGES if s != "diversity")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +131,8 @@ class Preset:
     noise: float
     repeats: int
     cell_limit_s: float | None
+    in_process: bool = False  # every cell in this process (no worker processes)
+    methods: tuple[str, ...] = METHODS  # default --methods
     seed: int = 0
 
 
@@ -132,7 +154,7 @@ PRESETS = {
     "tiny": Preset(sizes=(1000, 2000), budget=20, dim=128, labeled=50, val=50,
                    fractions=(0.3, 0.1), data="digits", model="wrn-10-1", epochs=1,
                    batch_size=32, learning_rate=0.05, noise=0.05, repeats=1,
-                   cell_limit_s=None),
+                   cell_limit_s=None, in_process=True, methods=("coreset",)),
 }
 
 
@@ -271,6 +293,23 @@ def make_inputs(p: Preset, emb_path: Path, meta: dict, size: int):
 # ----------------------------------------------------------------------------
 
 
+#: What the time fields of a cell mean (also written into the JSON).
+MEASURES = {
+    "program_seconds": "median wall time of the timed calls of the one compiled acquisition "
+                       "program (make_acquire_fn; valuation, regression, pre-selection and "
+                       "selector in one jitted program): what the loop runs per batch",
+    "program_compile_seconds": "make_acquire_fn(config).lower(key, inputs).compile()",
+    "program_first_call_seconds": "first call of the compiled program (not in the median)",
+    "stages": "profile_acquisition: each stage as its own jitted program, blocking between "
+              "stages; median per stage of the timed runs after one compiling run; 'total' "
+              "is their sum (not the program's time); diversity includes building the "
+              "selector's compact sub-pool",
+    "stages_same_picks": "the stage-by-stage run picked the same set as the program",
+    "speedup": "program_seconds of the method alone / of ads+<method>",
+    "speedup_stages": "stages total of the method alone / of ads+<method>",
+}
+
+
 def cell_id(size: int, arm: str, fraction: float | None) -> str:
     f = "" if fraction is None else f"__f{fraction:g}"
     return f"{size}__{arm.replace('+', '_plus_')}{f}"
@@ -279,9 +318,10 @@ def cell_id(size: int, arm: str, fraction: float | None) -> str:
 def cell_config(p: Preset, size: int, arm: str, fraction: float | None) -> dict:
     from ads_jax.configs.paper_cifar10 import PAPER_ESTIMATOR, VALUATION
 
-    return {"size": size, "arm": arm, "fraction": fraction, "budget": p.budget, "dim": p.dim,
-            "labeled": p.labeled, "val": p.val, "noise": p.noise, "repeats": p.repeats,
-            "seed": p.seed, "embeddings": embedding_config(p), "valuation": VALUATION,
+    return {"cell_version": CELL_VERSION, "size": size, "arm": arm, "fraction": fraction,
+            "budget": p.budget, "dim": p.dim, "labeled": p.labeled, "val": p.val,
+            "noise": p.noise, "repeats": p.repeats, "seed": p.seed,
+            "embeddings": embedding_config(p), "valuation": VALUATION,
             "estimator": PAPER_ESTIMATOR}
 
 
@@ -299,12 +339,12 @@ def acq_config(cc: dict):
 
 def run_cell(p: Preset, emb_path: Path, meta: dict, size: int, arm: str,
              fraction: float | None) -> dict:
-    """Time one cell in this process; -> the cell record."""
+    """Time one cell in this process; -> the cell record (module docstring: program, stages)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from ads_jax.acquisition import STAGES, acquire, make_acquire_fn
+    from ads_jax.acquisition import check_inputs, make_acquire_fn, profile_acquisition
 
     cc = cell_config(p, size, arm, fraction)
     cfg = acq_config(cc)
@@ -312,42 +352,37 @@ def run_cell(p: Preset, emb_path: Path, meta: dict, size: int, arm: str,
     t0 = time.perf_counter()
     inputs_np, info = make_inputs(p, emb_path, meta, size)
     input_bytes = sum(int(np.asarray(a).nbytes) for a in jax.tree.leaves(inputs_np))
-    inputs = jax.tree.map(jnp.asarray, inputs_np)
+    # validated once, num_classes and the static class_capacity filled in (as acquire does)
+    inputs = jax.tree.map(jnp.asarray, check_inputs(inputs_np, cfg))
     jax.block_until_ready(inputs)
     del inputs_np
     t_inputs = time.perf_counter() - t0
     key = jax.random.key(p.seed)
-    lmax = int(np.bincount(np.asarray(inputs.labeled_y),
-                           minlength=inputs.num_classes).max())
 
-    t0 = time.perf_counter()
-    first = acquire(key, inputs, cfg, max_class_count=lmax)
-    jax.block_until_ready(first.indices)
-    staged_first = time.perf_counter() - t0
-    runs = []
-    for _ in range(p.repeats):
-        t0 = time.perf_counter()
-        r = acquire(key, inputs, cfg, max_class_count=lmax)
-        jax.block_until_ready(r.indices)
-        runs.append((r, time.perf_counter() - t0))
-    staged = {s: statistics.median(r.timings[s] for r, _ in runs) for s in STAGES + ("total",)}
-    staged_wall = statistics.median(w for _, w in runs)
-    picks = np.asarray(runs[-1][0].indices)
-    m = int(runs[-1][0].preselect_size)
-
-    fn = jax.jit(make_acquire_fn(cfg, max_class_count=lmax))
+    # The program: the one jitted acquisition function the loop runs, compiled ahead of time.
+    fn = make_acquire_fn(cfg)
     t0 = time.perf_counter()
     compiled = fn.lower(key, inputs).compile()
-    fused_compile = time.perf_counter() - t0
-    ftimes, fpicks = [], None
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = jax.block_until_ready(compiled(key, inputs))
+    first_call = time.perf_counter() - t0
+    calls = []
     for _ in range(p.repeats):
         t0 = time.perf_counter()
-        out = compiled(key, inputs)
-        jax.block_until_ready(out)
-        ftimes.append(time.perf_counter() - t0)
-        fpicks = np.asarray(out[0])
-    fused = statistics.median(ftimes)
-    same = bool(np.array_equal(np.sort(fpicks), np.sort(picks)))
+        res = jax.block_until_ready(compiled(key, inputs))
+        calls.append(time.perf_counter() - t0)
+    picks = np.asarray(res.indices)
+    m = int(res.preselect_size)
+
+    # The stages: the same stage functions as separate jitted programs (a profiling split).
+    profile_acquisition(key, inputs, cfg)  # compiles the stage programs
+    stage_runs = []
+    for _ in range(p.repeats):
+        pres, times = profile_acquisition(key, inputs, cfg)
+        stage_runs.append(times)
+    stages = {s: statistics.median(t[s] for t in stage_runs) for s in STAGES + ("total",)}
+    spicks = np.asarray(pres.indices)
     peak = _peak_rss()
     try:  # accelerators: the device's own peak (host RSS does not see it)
         dev_stats = jax.devices()[0].memory_stats() or {}
@@ -358,10 +393,11 @@ def run_cell(p: Preset, emb_path: Path, meta: dict, size: int, arm: str,
         "size": size, "arm": arm, "method": arm.split("+")[-1],
         "filter": "ads" if arm.startswith("ads+") else "none", "fraction": fraction,
         "candidates": m, "budget": p.budget,
-        "staged": staged, "staged_wall": staged_wall,
-        "staged_first_call": staged_first, "staged_compile_estimate": staged_first - staged_wall,
-        "fused": fused, "fused_compile": fused_compile, "fused_same_picks": same,
-        "fused_picks_equal_in_order": bool(np.array_equal(fpicks, picks)),
+        "program_seconds": statistics.median(calls), "program_calls_seconds": calls,
+        "program_compile_seconds": compile_s, "program_first_call_seconds": first_call,
+        "stages": stages,
+        "stages_same_picks": bool(np.array_equal(np.sort(spicks), np.sort(picks))),
+        "stages_picks_equal_in_order": bool(np.array_equal(spicks, picks)),
         "repeats": p.repeats, "input_seconds": t_inputs,
         "memory": {"peak_rss_bytes": peak, "rss_before_inputs_bytes": rss0,
                    "input_bytes": input_bytes,
@@ -403,7 +439,18 @@ def _load_cell(path: Path, cc: dict) -> dict | None:
     return rec if rec.get("config") == cc else None
 
 
-def predict_seconds(done: list[dict], size: int, arm: str, fraction, runs: int) -> float | None:
+def _is_old_cell(path: Path) -> bool:
+    """A cell file of an earlier version of this script (its "staged" and "fused"
+    paths, before the acquisition was one program): never reused, re-measured."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    cfg = rec.get("config") if isinstance(rec, dict) else None
+    return isinstance(cfg, dict) and cfg.get("cell_version") != CELL_VERSION
+
+
+def predict_seconds(done: list[dict], size: int, arm: str, fraction, runs: float) -> float | None:
     """Predicted wall time of a cell: the same arm at the largest smaller measured pool,
     scaled linearly in the pool size, times the number of (warm-equivalent) runs."""
     prev = [c for c in done if c["status"] == "measured" and c["arm"] == arm
@@ -411,22 +458,40 @@ def predict_seconds(done: list[dict], size: int, arm: str, fraction, runs: int) 
     if not prev:
         return None
     c = max(prev, key=lambda c: c["size"])
-    per_run = max(c["staged"]["total"], c["fused"]) * size / c["size"]
+    per_run = max(c["stages"]["total"], c["program_seconds"]) * size / c["size"]
     return runs * per_run
 
 
+def _absolute_data(spec: str | None) -> str | None:
+    """A ``load_dataset`` spec with a relative local path made absolute (for a worker)."""
+    if not spec or ":" not in spec:
+        return spec
+    kind, rest = spec.split(":", 1)
+    return f"{kind}:{os.path.abspath(rest)}" if rest and os.path.exists(rest) else spec
+
+
 def _worker_cmd(args, size, arm, fraction, cell_file: Path) -> list[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--preset", args.preset,
-           "--root", str(args.root), "--worker", f"{size},{arm},{'' if fraction is None else fraction}",
-           "--worker-out", str(cell_file)]
+    """The worker's command line: this module by name (``-m``, run from the checkout
+    that holds it, so the worker imports the same code), every path absolute."""
+    cmd = [sys.executable, "-m", "experiments.paper.fig4_efficiency", "--preset", args.preset,
+           "--root", str(Path(args.root).resolve()),
+           "--worker", f"{size},{arm},{'' if fraction is None else fraction}",
+           "--worker-out", str(Path(cell_file).resolve())]
     if args.data:
-        cmd += ["--data", args.data]
+        cmd += ["--data", _absolute_data(args.data)]
     if args.repeats is not None:
         cmd += ["--repeats", str(args.repeats)]
     return cmd
 
 
-def run_all(p: Preset, args, say) -> tuple[dict, list[dict]]:
+def runs_per_cell(p: Preset) -> float:
+    """Warm-equivalent acquisitions of one cell: the program's first and ``repeats``
+    timed calls, the stages' compiling and ``repeats`` timed runs, ~0.3 for compiling."""
+    return 2 + 2 * p.repeats + 0.3
+
+
+def run_all(p: Preset, args, say) -> tuple[dict, list[dict], list[str]]:
+    """Measure (or resume) every cell; -> (embedding meta, cells, old cell files ignored)."""
     root = Path(args.root)
     (root / "cells").mkdir(parents=True, exist_ok=True)
     emb_path = root / "embeddings.npz"
@@ -434,9 +499,9 @@ def run_all(p: Preset, args, say) -> tuple[dict, list[dict]]:
             (json.loads(emb_path.with_suffix(".json").read_text())
              if emb_path.with_suffix(".json").is_file() else {}))
     limit = args.cell_limit if args.cell_limit is not None else p.cell_limit_s
-    # first staged call + timed staged and fused calls (+ ~0.3 of a run for compiling)
-    runs = 1 + 2 * p.repeats + 0.3
-    cells = []
+    in_process = p.in_process if args.in_process is None else args.in_process
+    runs = runs_per_cell(p)
+    cells, old = [], []
     for size, arm, fraction in cells_of(p, args.methods):
         cc = cell_config(p, size, arm, fraction)
         path = _cell_path(root, size, arm, fraction)
@@ -444,6 +509,8 @@ def run_all(p: Preset, args, say) -> tuple[dict, list[dict]]:
         if rec is not None and (rec["status"] == "measured" or args.no_run):
             cells.append(rec)
             continue
+        if rec is None and _is_old_cell(path):
+            old.append(str(path))
         if args.no_run:
             continue
         est = predict_seconds(cells, size, arm, fraction, runs)
@@ -462,14 +529,15 @@ def run_all(p: Preset, args, say) -> tuple[dict, list[dict]]:
         say(f"[{cell_id(size, arm, fraction)}] running"
             + ("" if est is None else f" (predicted {est:.0f} s)"))
         t0 = time.perf_counter()
-        if args.in_process:
+        if in_process:
             rec = run_cell(p, emb_path, meta, size, arm, fraction)
         else:
             tmp = path.with_suffix(".worker.json")
             timeout = None if limit is None else max(3 * limit, 120)
             try:
                 proc = subprocess.run(_worker_cmd(args, size, arm, fraction, tmp),
-                                      timeout=timeout, capture_output=True, text=True)
+                                      timeout=timeout, capture_output=True, text=True,
+                                      cwd=C.REPO)
             except subprocess.TimeoutExpired:
                 rec = {"cell": cell_id(size, arm, fraction), "config": cc, "status": "timed_out",
                        "size": size, "arm": arm, "method": arm.split("+")[-1],
@@ -487,16 +555,24 @@ def run_all(p: Preset, args, say) -> tuple[dict, list[dict]]:
         C.write_json(path, rec)
         if rec["status"] == "measured":
             mem = rec["memory"]
-            say(f"[{rec['cell']}] staged {rec['staged']['total']:.2f} s "
-                + " ".join(f"{k} {rec['staged'][k]:.2f}" for k in
-                           ("valuation", "regression", "preselection", "diversity"))
-                + f" | fused {rec['fused']:.2f} s | m {rec['candidates']} | peak RSS "
-                  f"{mem['peak_rss_bytes'] / 2**30:.2f} GiB | cell {rec['cell_wall_seconds']:.0f} s")
+            say(f"[{rec['cell']}] program {rec['program_seconds']:.2f} s (compile "
+                f"{rec['program_compile_seconds']:.1f} s) | stages "
+                + " ".join(f"{k} {rec['stages'][k]:.2f}" for k in STAGES)
+                + f" | m {rec['candidates']} | peak RSS {mem['peak_rss_bytes'] / 2**30:.2f} GiB"
+                  f" | cell {rec['cell_wall_seconds']:.0f} s")
         cells.append(rec)
-    return meta, cells
+    if old:
+        say(f"{len(old)} cell file(s) under {root / 'cells'} were measured by an earlier version "
+            "of this script (its 'staged' and 'fused' paths) and are not used: "
+            + ("rerun without --no-run to re-measure them." if args.no_run
+               else "re-measured now."))
+    return meta, cells, old
 
 
 def speedups(cells: list[dict], p: Preset, methods) -> list[dict]:
+    """Per (size, method, fraction): speed-up = time of the method alone / time of
+    ``ads+<method>``, of the one program (``speedup``, what the loop runs) and of the
+    profiled stages' sum (``speedup_stages``)."""
     by = {(c["size"], c["arm"], c["fraction"]): c for c in cells}
     out = []
     for size in p.sizes:
@@ -512,17 +588,18 @@ def speedups(cells: list[dict], p: Preset, methods) -> list[dict]:
                         and alone.get("predicted_batch_seconds")):
                     # not a measurement: the alone time is the linear extrapolation
                     row.update({"alone_predicted": alone["predicted_batch_seconds"],
-                                "ads_staged": ads["staged"]["total"],
-                                "speedup_staged_vs_predicted_alone":
-                                    alone["predicted_batch_seconds"] / ads["staged"]["total"]})
+                                "ads_program": ads["program_seconds"],
+                                "speedup_vs_predicted_alone":
+                                    alone["predicted_batch_seconds"] / ads["program_seconds"]})
                 if ok:
                     row.update({
-                        "alone_staged": alone["staged"]["total"], "ads_staged": ads["staged"]["total"],
-                        "alone_fused": alone["fused"], "ads_fused": ads["fused"],
-                        "speedup_staged": alone["staged"]["total"] / ads["staged"]["total"],
-                        "speedup_fused": alone["fused"] / ads["fused"],
-                        "ads_overhead_staged": sum(ads["staged"][s] for s in
-                                                   ("valuation", "regression", "preselection")),
+                        "alone_program": alone["program_seconds"],
+                        "ads_program": ads["program_seconds"],
+                        "speedup": alone["program_seconds"] / ads["program_seconds"],
+                        "alone_stages": alone["stages"]["total"],
+                        "ads_stages": ads["stages"]["total"],
+                        "speedup_stages": alone["stages"]["total"] / ads["stages"]["total"],
+                        "ads_overhead_stages": sum(ads["stages"][s] for s in ADS_STAGES),
                         "candidates": ads["candidates"]})
                 out.append(row)
     return out
@@ -536,35 +613,39 @@ def _t(x) -> str:
 
 def markdown(cells, sp, p: Preset, methods, meta) -> str:
     lines = [f"Time per batch (s), B = {p.budget:,}, d = {p.dim}, L = {p.labeled:,} labeled, "
-             f"M = {p.val} validation, warm. Staged: per stage (val. = valuation, reg. = "
-             "regression, pre. = pre-selection, div. = selector incl. its sub-pool); fused: "
-             "the whole step as one compiled program.", "",
-             "| pool U | arm | f | candidates m | val. | reg. | pre. | div. | staged total "
-             "| fused | peak RSS GiB | note |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             f"M = {p.val} validation, warm. **program**: the whole acquisition step as the one "
+             "compiled program the loop runs (median of the timed calls; compile: its ahead-of-"
+             "time compilation). **Stages** (a profiling split, each stage its own compiled "
+             "program, so their total is not the program's time): val. = valuation, reg. = "
+             "regression, pre. = pre-selection, div. = selector incl. its sub-pool.", "",
+             "| pool U | arm | f | candidates m | val. | reg. | pre. | div. | stages total "
+             "| **program** | compile | peak RSS GiB | note |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for c in cells:
         f = "" if c["fraction"] is None else f"{c['fraction']:g}"
         if c["status"] == "measured":
-            s = c["staged"]
-            same = "" if c["fused_same_picks"] else "fused picks differ"
+            s = c["stages"]
+            same = "" if c["stages_same_picks"] else "stage-by-stage picks differ"
             deg = " (m = B: top-B by value)" if c["candidates"] == p.budget and c["filter"] == "ads" \
                 else ""
             lines.append(
                 f"| {c['size']:,} | `{c['arm']}` | {f} | {c['candidates']:,} | "
                 + " | ".join(_t(s[k]) if c["filter"] == "ads" or k == "diversity" else "-"
-                             for k in ("valuation", "regression", "preselection", "diversity"))
-                + f" | **{_t(s['total'])}** | {_t(c['fused'])} "
+                             for k in STAGES)
+                + f" | {_t(s['total'])} | **{_t(c['program_seconds'])}** "
+                  f"| {_t(c['program_compile_seconds'])} "
                   f"| {c['memory']['peak_rss_bytes'] / 2**30:.2f} | {same}{deg} |")
         else:
             est = c.get("predicted_batch_seconds")
-            lines.append(f"| {c['size']:,} | `{c['arm']}` | {f} | | | | | | not run"
+            lines.append(f"| {c['size']:,} | `{c['arm']}` | {f} | | | | | | | not run"
                          + (f" (predicted ~{est:.0f})" if est else "") + f" | | | {c['reason']} |")
     lines += ["", "Speed-up of ADS = time of the method alone / time of `ads+<method>` "
-                  "(same run, same inputs). In brackets: the method alone was not run (see "
-                  "above); its time is the linear extrapolation from the largest smaller pool, "
-                  "a prediction, not a measurement.", "",
-              "| method | pool U | f = " + " | f = ".join(f"{f:g} staged | f = {f:g} fused"
-                                                         for f in p.fractions) + " |",
+                  "(same run, same inputs): of the program (what the loop runs) and of the "
+                  "stages' total. In brackets: the method alone was not run (see above); its "
+                  "time is the linear extrapolation from the largest smaller pool, a "
+                  "prediction, not a measurement.", "",
+              "| method | pool U | " + " | ".join(f"f = {f:g} program | f = {f:g} stages"
+                                                  for f in p.fractions) + " |",
               "|---|---:|" + "---:|" * (2 * len(p.fractions))]
     for m in methods:
         for size in p.sizes:
@@ -572,10 +653,10 @@ def markdown(cells, sp, p: Preset, methods, meta) -> str:
             for f in p.fractions:
                 r = next(x for x in sp if x["size"] == size and x["method"] == m
                          and x["fraction"] == f)
-                if "speedup_staged" in r:
-                    vals += [f"{r['speedup_staged']:.2f}x", f"{r['speedup_fused']:.2f}x"]
-                elif "speedup_staged_vs_predicted_alone" in r:
-                    vals += [f"(~{r['speedup_staged_vs_predicted_alone']:.1f}x predicted)", "-"]
+                if "speedup" in r:
+                    vals += [f"{r['speedup']:.2f}x", f"{r['speedup_stages']:.2f}x"]
+                elif "speedup_vs_predicted_alone" in r:
+                    vals += [f"(~{r['speedup_vs_predicted_alone']:.1f}x predicted)", "-"]
                 else:
                     vals += ["-", "-"]
             lines.append(f"| {m} | {size:,} | " + " | ".join(vals) + " |")
@@ -583,16 +664,19 @@ def markdown(cells, sp, p: Preset, methods, meta) -> str:
 
 
 def csv_rows(cells) -> list[dict]:
+    """One row per cell: ``program_*`` = the one compiled program (``program_seconds``
+    the warm median), ``stage_*`` = the profiled per-stage split (warm medians)."""
     rows = []
     for c in cells:
         row = {"size": c["size"], "arm": c["arm"], "method": c["method"], "filter": c["filter"],
                "fraction": c["fraction"], "status": c["status"], "budget": c["budget"],
                "candidates": c.get("candidates")}
         if c["status"] == "measured":
-            row.update({f"staged_{k}": v for k, v in c["staged"].items()})
-            row.update({"staged_first_call": c["staged_first_call"], "fused": c["fused"],
-                        "fused_compile": c["fused_compile"],
-                        "fused_same_picks": c["fused_same_picks"],
+            row.update({"program_seconds": c["program_seconds"],
+                        "program_compile_seconds": c["program_compile_seconds"],
+                        "program_first_call_seconds": c["program_first_call_seconds"]})
+            row.update({f"stage_{k}_seconds": v for k, v in c["stages"].items()})
+            row.update({"stages_same_picks": c["stages_same_picks"],
                         "peak_rss_bytes": c["memory"]["peak_rss_bytes"],
                         "input_bytes": c["memory"]["input_bytes"],
                         "pool_x_budget_float32_bytes": c["memory"]["pool_x_budget_float32_bytes"]})
@@ -604,6 +688,9 @@ def csv_rows(cells) -> list[dict]:
 
 
 def plot(cells, sp, p: Preset, methods, path: Path, preset: str) -> Path:
+    """Per method, time per batch for each pool size, alone vs ADS at each fraction: bars =
+    the profiled stages (hatched: ADS's valuation + regression + pre-selection), black tick =
+    the one program (what the loop runs), speed-up of the program written above."""
     plt = C.pyplot()
     by = {(c["size"], c["arm"], c["fraction"]): c for c in cells}
     bars = [(None, "alone", "tab:gray")] + [
@@ -611,7 +698,14 @@ def plot(cells, sp, p: Preset, methods, path: Path, preset: str) -> Path:
                                                                           "tab:purple"))]
     fig, axes = plt.subplots(1, len(methods), figsize=(4.3 * len(methods), 3.6), squeeze=False)
     w = 0.8 / len(bars)
-    predicted_labeled = [False]
+    labeled = set()
+
+    def once(name):
+        if name in labeled:
+            return None
+        labeled.add(name)
+        return name
+
     for ax, m in zip(axes[0], methods):
         top = 0.0
         for j, (f, label, col) in enumerate(bars):
@@ -622,79 +716,100 @@ def plot(cells, sp, p: Preset, methods, path: Path, preset: str) -> Path:
                 if c and c["status"] == "skipped" and c.get("predicted_batch_seconds"):
                     est = c["predicted_batch_seconds"]
                     ax.bar(x, est, w, fill=False, edgecolor=col, ls="--", lw=0.8,
-                           label="predicted, not run" if not predicted_labeled[0] else None)
-                    predicted_labeled[0] = True
+                           label=once("predicted, not run"))
                     top = max(top, est)
                     continue
                 if not c or c["status"] != "measured":
                     ax.text(x, 0, "n/r", ha="center", va="bottom", fontsize=6, rotation=90)
                     continue
-                s = c["staged"]
-                over = sum(s[k] for k in ("valuation", "regression", "preselection"))
+                s = c["stages"]
+                over = sum(s[k] for k in ADS_STAGES)
                 ax.bar(x, s["diversity"], w, bottom=over, color=col,
                        label=label if i == 0 else None)
                 if over > 0:
                     ax.bar(x, over, w, color=col, alpha=0.45, hatch="//",
-                           label="ADS valuation + regression + pre-selection"
-                           if (i == 0 and j == 1) else None)
-                top = max(top, s["total"])
+                           label=once("ADS valuation + regression + pre-selection"))
+                prog = c["program_seconds"]
+                ax.plot([x - w / 2, x + w / 2], [prog, prog], color="k", lw=1.2,
+                        label=once("one program (what the loop runs)"))
+                top = max(top, s["total"], prog)
                 if f is not None:
                     r = next(x_ for x_ in sp if x_["size"] == size and x_["method"] == m
                              and x_["fraction"] == f)
-                    if "speedup_staged" in r:
-                        ax.text(x, s["total"], f"{r['speedup_staged']:.1f}x", ha="center",
-                                va="bottom", fontsize=6)
-                    elif "speedup_staged_vs_predicted_alone" in r:
-                        ax.text(x, s["total"], f"(~{r['speedup_staged_vs_predicted_alone']:.1f}x)",
+                    y = max(s["total"], prog)
+                    if "speedup" in r:
+                        ax.text(x, y, f"{r['speedup']:.1f}x", ha="center", va="bottom",
+                                fontsize=6)
+                    elif "speedup_vs_predicted_alone" in r:
+                        ax.text(x, y, f"(~{r['speedup_vs_predicted_alone']:.1f}x)",
                                 ha="center", va="bottom", fontsize=5, style="italic")
         ax.set_xticks(range(len(p.sizes)))
         ax.set_xticklabels([f"{s // 1000}k" if s >= 1000 else str(s) for s in p.sizes])
         ax.set_xlabel("pool size U")
         ax.set_title(m, fontsize=10)
         ax.set_ylim(0, 1.15 * top if top > 0 else 1)
-    axes[0][0].set_ylabel("time per batch (s, staged, warm)")
+    axes[0][0].set_ylabel("time per batch (s, warm)")
     axes[0][0].legend(fontsize=6, loc="upper left")
     fig.suptitle(f"Figure 4: selection time per batch of {p.budget:,}, d = {p.dim}, preset "
-                 f"'{preset}' (speed-up = alone / ADS; dashed = predicted, not run; "
-                 "(~x) = vs a predicted time)", fontsize=9)
+                 f"'{preset}' (bars: stages profiled one by one; tick: the one program; "
+                 "speed-up = alone / ADS, of the program; dashed = predicted, not run)",
+                 fontsize=8)
     fig.tight_layout()
     return C.save_png(fig, path)
+
+
+def output_files(preset: str) -> list[str]:
+    """The files a run of ``preset`` writes, relative to the results directory."""
+    stem = C.stem(Path(), NAME, preset).name
+    return [stem + x for x in (".json", ".csv", ".md", ".png")]
 
 
 def _parse_list(text, kind):
     return None if text is None else tuple(kind(s) for s in text.split(",") if s.strip())
 
 
-def main(argv=None) -> dict:
+def parse_args(argv=None):
+    """The command line (``--results-dir``, alias ``--out``, default experiments/results)."""
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", choices=tuple(PRESETS), default="cpu")
-    ap.add_argument("--out", type=Path, default=C.RESULTS)
+    ap.add_argument("--results-dir", "--out", dest="out", type=Path, default=C.RESULTS,
+                    help="directory of the outputs (default experiments/results)")
     ap.add_argument("--root", type=Path, default=None,
                     help="cells and cached embeddings (default runs/paper/fig4_efficiency/PRESET)")
     ap.add_argument("--sizes", default=None, help="comma-separated pool sizes")
-    ap.add_argument("--methods", default=None, help=f"subset of {','.join(METHODS)}")
+    ap.add_argument("--methods", default=None,
+                    help=f"subset of {','.join(METHODS)} (default: the preset's, all but for tiny)")
     ap.add_argument("--fractions", default=None, help="comma-separated pre-selection fractions")
     ap.add_argument("--data", default=None, help="data set of the embeddings (load_dataset name)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed calls per path")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="timed calls of the program and timed stage-by-stage runs")
     ap.add_argument("--cell-limit", type=float, default=None,
                     help="seconds; skip cells predicted to take longer (cpu default 240)")
-    ap.add_argument("--in-process", action="store_true",
-                    help="run every cell in this process (peak RSS is then cumulative)")
+    ap.add_argument("--in-process", action=argparse.BooleanOptionalAction, default=None,
+                    help="run every cell in this process (peak RSS is then cumulative); "
+                         "--no-in-process: each cell in a worker process (default: the "
+                         "preset's, in-process for tiny only)")
     ap.add_argument("--no-run", action="store_true", help="only collect the cells there are")
     ap.add_argument("--quiet", "-q", action="store_true")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.methods = _parse_list(args.methods, str)
+    bad = [m for m in args.methods or () if m not in METHODS]
+    if bad:
+        ap.error(f"unknown methods {bad}; choose from {list(METHODS)}")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
     p = preset_of(args.preset, sizes=_parse_list(args.sizes, int),
                   fractions=_parse_list(args.fractions, float), data=args.data,
                   repeats=args.repeats)
-    args.methods = _parse_list(args.methods, str) or METHODS
-    bad = [m for m in args.methods if m not in METHODS]
-    if bad:
-        ap.error(f"unknown methods {bad}; choose from {list(METHODS)}")
+    args.methods = args.methods or p.methods
     args.root = args.root or C.REPO / "runs" / "paper" / NAME / args.preset
     if args.worker:
         size, arm, frac = args.worker.split(",")
@@ -706,14 +821,15 @@ def main(argv=None) -> dict:
     say = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    meta, cells = run_all(p, args, say)
+    meta, cells, old = run_all(p, args, say)
     sp = speedups(cells, p, args.methods)
     import jax
 
-    stem = Path(args.out) / f"{NAME}_{args.preset}"
+    stem = C.stem(args.out, NAME, args.preset)
     out = {"experiment": "ADS paper Figure 4: selection time per batch, method alone vs ADS",
            "preset": args.preset, "config": dataclasses.asdict(p), "methods": list(args.methods),
-           "embeddings": meta, "cells": cells, "speedups": sp,
+           "measures": MEASURES, "embeddings": meta, "cells": cells, "speedups": sp,
+           "old_cells_ignored": old,
            "environment": {"jax": jax.__version__, "backend": jax.default_backend(),
                            "cpu_count": os.cpu_count(), "python": platform.python_version(),
                            "load_average_start": load0, "load_average_end": os.getloadavg()[0],

@@ -32,7 +32,8 @@ Runs on the sweep runner (:mod:`ads_jax.sweep`): one resumable job per
 a rerun skips finished jobs; ``--shard I --num-shards N`` splits the jobs,
 ``--no-run`` only collects.
 
-Outputs (``--out``, default ``experiments/results``), ``fig5_curves_<preset>``:
+Outputs (``--results-dir``, alias ``--out``, default ``experiments/results``),
+``fig5_curves_<preset>`` (:func:`output_files`):
 
 * ``.json`` -- per setting, arm and round: labeled-set size, test accuracy
   (mean, std, min, max over seeds and per seed), the share of each provenance
@@ -52,12 +53,9 @@ Usage::
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from experiments.paper import _common as C  # noqa: E402
+from experiments.paper import _common as C
 
 NAME = "fig5_curves"
 SETTINGS = {"curated": "paper_cifar10", "noisy": "paper_noisy", "cheap": "paper_cheap10",
@@ -78,6 +76,12 @@ ARMS = {"paper": ("ads+coreset", "coreset", "entropy", "random", "randfilter+cor
         "tiny": ("ads+coreset", "random")}
 COLORS = {"ads+coreset": "tab:red", "coreset": "tab:gray", "entropy": "tab:green",
           "random": "tab:orange", "randfilter+coreset": "tab:blue"}
+
+
+def output_files(preset: str) -> list[str]:
+    """The files a run of ``preset`` writes, relative to the results directory."""
+    stem = C.stem(Path(), NAME, preset).name
+    return [stem + x for x in (".json", ".csv", ".md", ".png")]
 
 
 def spec_of(setting: str, preset: str) -> str:
@@ -270,7 +274,7 @@ def main(argv=None) -> dict:
                           args.rounds)
     jobs, reports, records = C.run_and_collect(sweeps, args, NAME)
     summary = summarise(records, settings, args.preset, arms)
-    stem = Path(args.out) / f"{NAME}_{args.preset}"
+    stem = C.stem(args.out, NAME, args.preset)
     out = {"experiment": "ADS paper Figure 5: AL curves, curated and noisy settings",
            "preset": args.preset, "settings": summary,
            "jobs": C.job_summary(jobs, reports, records), "reports": reports}

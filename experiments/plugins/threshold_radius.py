@@ -14,10 +14,12 @@ about K labeled points, the neighbourhood size of ``jia`` with the same K.
 The values are then the exact threshold-KNN-Shapley values with that ``tau``
 (the engine's closed form, :func:`ads_jax.valuation.knn_shapley_unchecked`).
 
-Use: ``import`` this file (``ads-jax --import experiments/paper/threshold_radius.py``,
-``Sweep(imports=[...])``), then ``acquisition.valuation.name=threshold_radius``
-(optional ``acquisition.valuation.options.quantile=0.5``). A built-in
-``tau_quantile`` option of ``threshold`` would make the plugin unnecessary.
+Use: import this module to register it (``import
+experiments.plugins.threshold_radius``; ``ads-jax run --import
+experiments.plugins.threshold_radius ...``; ``Sweep(imports=[...])``), then
+``acquisition.valuation.name=threshold_radius`` (optional
+``acquisition.valuation.options.quantile=0.5``). A built-in ``tau_quantile``
+option of ``threshold`` would make the plugin unnecessary.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import jax.numpy as jnp
 
 from ads_jax import _validation as V
 from ads_jax.distances import pairwise_distances
-from ads_jax.valuation import VALUATIONS, register_valuation
+from ads_jax.valuation import VALUATIONS, Valuation, register_valuation
 from ads_jax.valuation.knn_shapley import knn_shapley_unchecked
 
 NAME = "threshold_radius"
@@ -67,13 +69,27 @@ def radius(train_x, val_x, *, k: int, metric: str, quantile: float, train_mask=N
     return jnp.quantile(kth, quantile)
 
 
-def threshold_radius(train_x, train_y, val_x, val_y, *, num_classes, k, metric, options, mesh,
-                     train_mask=None, **_):
-    tau = radius(train_x, val_x, k=k, metric=metric, quantile=options.quantile,
-                 train_mask=train_mask)
-    extra = {} if train_mask is None else {"train_mask": train_mask}
-    return knn_shapley_unchecked(train_x, train_y, val_x, val_y, num_classes=num_classes, k=k,
-                                 recursion=None, tau=tau, metric=metric, mesh=mesh, **extra)
+def threshold_radius(*, k: int, metric: str, quantile: float = 0.5) -> Valuation:
+    """The valuation factory: ``k`` and ``metric`` from ``acquisition.valuation``,
+    ``quantile`` its option (:class:`ThresholdRadiusOptions`).
+
+    Returns a :class:`~ads_jax.valuation.Valuation` whose ``values(train_x (N, d),
+    train_y (N,), val_x (M, d), val_y (M,), *, num_classes, train_mask=None,
+    mesh=None, key=None) -> (N,) float`` is traceable (the radius is computed
+    inside the call, from the labeled points that ``train_mask`` keeps).
+    """
+    options = ThresholdRadiusOptions(quantile=quantile)
+
+    def values(train_x, train_y, val_x, val_y, *, num_classes, train_mask=None, mesh=None,
+               key=None):
+        del key  # deterministic
+        tau = radius(train_x, val_x, k=k, metric=metric, quantile=options.quantile,
+                     train_mask=train_mask)
+        return knn_shapley_unchecked(train_x, train_y, val_x, val_y, num_classes=num_classes,
+                                     k=k, recursion=None, tau=tau, metric=metric, mesh=mesh,
+                                     train_mask=train_mask)
+
+    return Valuation(values=values, options=options)
 
 
 if NAME not in VALUATIONS.names():  # importing twice (file path and module) is harmless

@@ -6,9 +6,9 @@ against a vectorized NumPy implementation of the same algorithm (baseline of
 the ratios) and, when installed, scikit-activeml's ``CoreSet`` and ``Badge``.
 Agreement on the selected set is checked for every pair.
 
-    python experiments/benchmarks/selectors.py                  # CPU workload
-    python experiments/benchmarks/selectors.py --repeats 5 --out docs/bench/selectors.md
-    python experiments/benchmarks/selectors.py --gpu-size       # 500,000 x 640, B = 5,000
+    python experiments/benchmarks/selection.py                  # CPU workload
+    python experiments/benchmarks/selection.py --repeats 5 --out docs/bench/selectors.md
+    python experiments/benchmarks/selection.py --gpu-size       # 500,000 x 640, B = 5,000
 
 JAX times are medians over ``--repeats`` runs after one warm-up (compile)
 run; NumPy baselines are medians over ``--repeats`` runs; the slow public
@@ -19,20 +19,14 @@ embeddings and softmax of random logits for the probabilities.
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
+import statistics
 import sys
+import time
 
-# This file is named like the stdlib module `selectors` (imported by subprocess,
-# which JAX imports): drop the script's folder from the import path first.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 # Context figures quoted in issue 3 (measured there on the same workload, not
 # installable from PyPI; two are re-implemented below and re-run).
@@ -375,7 +369,7 @@ def main(argv=None):
                     help="markdown fragment (default docs/bench/selectors.md, "
                          "docs/bench/selectors_gpu.md with --gpu-size)")
     args = ap.parse_args(argv)
-    command = "python experiments/benchmarks/selectors.py " + " ".join(
+    command = "python experiments/benchmarks/selection.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
 
     import jax
@@ -600,7 +594,7 @@ def _markdown(args, rows, command, backend, load0, load1, quote_issue=True):
                              f"{'met' if t < limit else 'NOT met'} ({t:.2f} s).")
         return "\n".join(lines + [""])
     lines += ["", "GPU size (500,000 x 640, B = 5,000): not measured, no GPU was lent for this "
-              "task. Run `python experiments/benchmarks/selectors.py --gpu-size` on a GPU host "
+              "task. Run `python experiments/benchmarks/selection.py --gpu-size` on a GPU host "
               "(targets: k-center < 3 s, BADGE < 5 s, K-Medians < 15 s).", ""]
     return "\n".join(lines)
 

@@ -8,28 +8,26 @@
   WRN-16-8); the ``cpu`` variants keep the paper's choices and ``cpu_ours``
   ads_jax's; only ``tiny`` variants are run, on the built-in digits (nothing
   here reads /work/shared);
-* each script's ``tiny`` preset runs end to end into ``tmp_path`` and writes
-  well-formed JSON / CSV / PNG (/ Markdown), and a rerun resumes: every job is
-  skipped and no results file is rewritten.
+* each script's ``tiny`` preset runs end to end into a temporary directory
+  (the session's runs of conftest.py) and writes well-formed JSON / CSV / PNG
+  (/ Markdown), and a rerun resumes: every job is skipped and no results file
+  is rewritten.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ads_jax.configs import resolve as resolve_config
+from ads_jax.valuation import ESTIMATORS
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = REPO / "experiments" / "paper"
 MODULES = {  # module -> (variants, pre-selection fraction of the paper)
     "paper_cifar10": (("paper", "paper_gpu", "cpu", "cpu_ours", "tiny"), 0.3),
     "paper_noisy": (("paper", "paper_gpu", "paper_svhn", "cpu", "cpu_ours", "cpu_cifar10",
@@ -43,12 +41,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _opts(cfg):
-    """The estimator's options with its defaults filled in (the option schema)."""
-    from ads_jax.config_engine import from_dict
-    from ads_jax.valuation.registry import ESTIMATORS
-
     est = cfg.acquisition.estimator
-    return from_dict(ESTIMATORS.get(est.name).schema, dict(est.options))
+    return ESTIMATORS.typed(est.name, est.options)
 
 
 # ----------------------------------------------------------------------------
@@ -207,9 +201,13 @@ def test_scripts_group_arms_by_default():
 def test_threshold_radius_valuation():
     import jax.numpy as jnp
 
-    sys.path.insert(0, str(REPO))
-    from experiments.paper import threshold_radius as TR
-    from ads_jax.valuation import ValuationConfig, available_valuations, knn_shapley, run_valuation
+    from ads_jax.valuation import (
+        ValuationConfig,
+        available_valuations,
+        build_valuation,
+        knn_shapley,
+    )
+    from experiments.plugins import threshold_radius as TR
 
     assert TR.NAME in available_valuations()
     rng = np.random.default_rng(0)
@@ -221,8 +219,8 @@ def test_threshold_radius_valuation():
     np.testing.assert_allclose(float(TR.radius(jnp.asarray(tx), jnp.asarray(vx), k=5,
                                                metric="sqeuclidean", quantile=0.5)),
                                tau, rtol=1e-4)
-    got = run_valuation(ValuationConfig(name=TR.NAME, k=5), jnp.asarray(tx), jnp.asarray(ty),
-                        jnp.asarray(vx), jnp.asarray(vy), num_classes=3)
+    got = build_valuation(ValuationConfig(name=TR.NAME, k=5)).values(
+        jnp.asarray(tx), jnp.asarray(ty), jnp.asarray(vx), jnp.asarray(vy), num_classes=3)
     want = knn_shapley(tx, ty, vx, vy, num_classes=3, k=5, variant="threshold", tau=tau)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError):
@@ -235,11 +233,7 @@ def test_threshold_radius_valuation():
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"paper_script_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"experiments.paper.{name}")
 
 
 def _results_mtimes(root: Path) -> dict:
@@ -252,10 +246,9 @@ def _finite_json(path: Path):
     return json.loads(text)
 
 
-def _run_twice(script, tmp_path, *extra):
-    out, root = tmp_path / "out", tmp_path / "root"
-    argv = ["--preset", "tiny", "--out", str(out), "--root", str(root), "--quiet", *extra]
-    first = script.main(argv)
+def _run_twice(run):
+    """The session's first tiny run of a script (conftest.py) and a second, resuming one."""
+    script, out, root, argv, first = run.module, run.out, run.root, run.argv, run.first
     assert first["jobs"]["missing"] == [] and first["jobs"]["total"] > 0
     assert {r["status"] for r in first["reports"]} == {"ran"}
     before = _results_mtimes(root)
@@ -275,9 +268,8 @@ def _csv(path):
         return list(csv.DictReader(f))
 
 
-def test_table1_tiny_end_to_end_and_resume(tmp_path, capsys):
-    t1 = _load("table1_first_round")
-    first, second, out = _run_twice(t1, tmp_path)
+def test_table1_tiny_end_to_end_and_resume(table1_tiny, capsys):
+    first, second, out = _run_twice(table1_tiny)
     js = _finite_json(out / "table1_first_round_tiny.json")
     assert js["preset"] == "tiny" and js["settings"] == second["settings"]
     arms = js["settings"]["paper_cifar10"]["arms"]
@@ -293,6 +285,19 @@ def test_table1_tiny_end_to_end_and_resume(tmp_path, capsys):
     assert "| paper_cifar10 | coreset |" in md and md in capsys.readouterr().out
 
 
+def test_table1_first_call_time_from_new_and_old_records(table1_tiny):
+    t1 = table1_tiny.module
+    # records of this version: compile + one call; of earlier versions: selection_first_call
+    assert t1.first_call_seconds({"selection": 0.25, "compile": 1.5}) == 1.75
+    assert t1.first_call_seconds({"selection": 0.25, "compile": 0.0}) == 0.25
+    assert t1.first_call_seconds({"selection": 0.25, "selection_first_call": 3.0,
+                                  "selection_staged": 0.5}) == 3.0
+    assert t1.first_call_seconds({"selection": 0.25}) is None
+    for a in table1_tiny.first["settings"]["paper_cifar10"]["arms"].values():
+        first, warm = a["selection_first_call_seconds"], a["selection_seconds"]
+        assert first["n"] == warm["n"] == 1 and first["mean"] > warm["mean"] >= 0
+
+
 def test_table1_settings_may_name_their_variant():
     t1 = _load("table1_first_round")
     sweeps = t1.build_sweeps("cpu", ["paper_cifar10", "paper_cifar10:cpu_ours"], [0], True)
@@ -305,9 +310,8 @@ def test_table1_settings_may_name_their_variant():
     assert _opts(sweeps[0].base_config()).aggregate == "max"
 
 
-def test_fig5_tiny_end_to_end_and_resume(tmp_path):
-    f5 = _load("fig5_curves")
-    first, second, out = _run_twice(f5, tmp_path)
+def test_fig5_tiny_end_to_end_and_resume(fig5_tiny):
+    first, second, out = _run_twice(fig5_tiny)
     js = _finite_json(out / "fig5_curves_tiny.json")
     assert list(js["settings"]) == ["curated", "noisy", "cheap", "domain_shift"]
     for s, d in js["settings"].items():
@@ -351,9 +355,9 @@ def test_fig5_cpu_sweeps():
     assert f5.build_sweeps("tiny", ["curated"], None, False)[0].overrides == ()
 
 
-def test_ablation_tiny_end_to_end_and_resume(tmp_path):
-    ab = _load("ablation_grid")
-    first, second, out = _run_twice(ab, tmp_path)
+def test_ablation_tiny_end_to_end_and_resume(ablation_tiny):
+    ab = ablation_tiny.module
+    first, second, out = _run_twice(ablation_tiny)
     js = _finite_json(out / "ablation_grid_tiny.json")
     pts = {p["point"]: p for p in js["points"]}
     assert set(pts) == {"base", "aggregate=mean", "valuation=threshold"}

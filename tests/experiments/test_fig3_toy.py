@@ -1,33 +1,24 @@
 """Smoke test of the Figure-3 toy experiment (``experiments/paper/fig3_toy.py``).
 
-Runs the ``tiny`` preset into a temporary directory, checks the JSON results
-(structure, ranges, consistency with the per-seed files), the PNG, and that a
-rerun resumes instead of recomputing (and that a changed seed file is redone).
+The ``tiny`` preset's run into a temporary directory (the session's
+``fig3_tiny``, conftest.py): checks the JSON results (structure, ranges,
+consistency with the per-seed files), the PNG, and that a rerun resumes
+instead of recomputing (and that a changed seed file is redone).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "paper" / "fig3_toy.py"
+from experiments.paper import fig3_toy
 
 
 @pytest.fixture(scope="module")
 def fig3():
-    spec = importlib.util.spec_from_file_location("fig3_toy_under_test", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses resolve annotations through it
-    try:
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.modules.pop(spec.name, None)
+    return fig3_toy
 
 
 def _in01(v):
@@ -53,14 +44,15 @@ def test_cli_rejects_bad_seeds(fig3):
         fig3.parse_args(["--preset", "nope"])
 
 
-def test_tiny_run_outputs_and_resume(fig3, tmp_path):
+def test_tiny_run_outputs_and_resume(fig3, fig3_tiny):
     preset = fig3.PRESETS["tiny"]
-    argv = ["--preset", "tiny", "--out", str(tmp_path), "--seeds", "0,1"]
-    out = fig3.main(argv)
+    argv, tmp_path = fig3_tiny.argv, fig3_tiny.out
+    out = fig3_tiny.first
     assert out["computed"] == [0, 1] and out["resumed"] == []
 
-    # ---- summary JSON
-    summary = json.loads((tmp_path / "fig3_toy.json").read_text())
+    # ---- summary JSON (a non-default preset: its own name, never fig3_toy.json)
+    assert not (tmp_path / "fig3_toy.json").exists()
+    summary = json.loads((tmp_path / "fig3_toy_tiny.json").read_text())
     assert summary["preset"] == "tiny" and summary["seeds"] == [0, 1]
     assert summary["config"] == fig3.run_config(preset)
     assert set(summary["methods"]) == set(fig3.METHODS + fig3.EXTRA_METHODS)
@@ -80,7 +72,7 @@ def test_tiny_run_outputs_and_resume(fig3, tmp_path):
         assert abs(gap) <= preset.tmc_truncation_tol * abs(full) + 1e-5
 
     # ---- per-seed files agree with the summary and are valid selections
-    seed_files = {s: tmp_path / "fig3_toy" / f"seed_{s}.json" for s in (0, 1)}
+    seed_files = {s: tmp_path / "fig3_toy_tiny" / f"seed_{s}.json" for s in (0, 1)}
     for i, (s, path) in enumerate(seed_files.items()):
         r = json.loads(path.read_text())
         assert r["seed"] == s and r["config"] == summary["config"]
@@ -99,7 +91,7 @@ def test_tiny_run_outputs_and_resume(fig3, tmp_path):
         assert np.all(np.isfinite(r["values"]["tmc"]))
 
     # ---- PNG
-    png = (tmp_path / "fig3_toy.png").read_bytes()
+    png = (tmp_path / "fig3_toy_tiny.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and 10_000 < len(png) < 400_000
 
     # ---- rerun: resumed, files untouched
@@ -107,13 +99,14 @@ def test_tiny_run_outputs_and_resume(fig3, tmp_path):
     again = fig3.main(argv)
     assert again["computed"] == [] and again["resumed"] == [0, 1]
     assert {s: (p.stat().st_mtime_ns, p.read_bytes()) for s, p in seed_files.items()} == before
-    assert json.loads((tmp_path / "fig3_toy.json").read_text())["methods"] == summary["methods"]
+    assert json.loads((tmp_path / "fig3_toy_tiny.json").read_text())["methods"] == \
+        summary["methods"]
 
     # ---- a seed file from another config is recomputed; a new seed is computed
     r1 = json.loads(seed_files[1].read_text())
     r1["config"]["budget"] = preset.budget + 1
     seed_files[1].write_text(json.dumps(r1))
-    third = fig3.main(["--preset", "tiny", "--out", str(tmp_path), "--seeds", "0,1,2"])
+    third = fig3.main(["--preset", "tiny", "--results-dir", str(tmp_path), "--seeds", "0,1,2"])
     assert third["computed"] == [1, 2] and third["resumed"] == [0]
     redo, orig = json.loads(seed_files[1].read_bytes()), json.loads(before[1][1])
     redo.pop("elapsed_s"), orig.pop("elapsed_s")
