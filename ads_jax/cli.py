@@ -53,6 +53,7 @@ from ads_jax.distributed import is_primary
 from ads_jax.loop import run_experiment
 from ads_jax.models import available_models
 from ads_jax.plotting import format_table, load_sources, plot_results
+from ads_jax.plan import format_plan, plan
 from ads_jax.plugins import import_user_modules
 from ads_jax.rundir import RunDirectoryBusy
 from ads_jax.selection import available_selectors
@@ -153,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Built-in experiments with their variants, registered "
                                "valuations, value estimators, pre-filters, selectors and models "
                                "(after --import).")
+    pn = sub.add_parser("plan", parents=[common], help="size a run before it starts",
+                        usage="ads-jax plan [options] CONFIG [FIELD=VALUE ...]",
+                        description="Compile the run's programs (train step, inference, one "
+                                    "acquisition program per arm) at the config's shapes with "
+                                    "abstract inputs on this backend; print per-device memory, "
+                                    "FLOPs, bytes and compile time, and -- given a device's peak "
+                                    "FLOP/s and bandwidth -- a round-time estimate. No data is "
+                                    "loaded (WideResNet runs).")
+    pn.add_argument("config", metavar="CONFIG", help=f"built-in config ({builtin}) or a file")
+    _overrides_arg(pn, "optional dotted config overrides")
+    pn.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s (e.g. 989 for "
+                    "an H100 in bf16)")
+    pn.add_argument("--bandwidth-tbs", type=float, help="the device's memory bandwidth in TB/s "
+                    "(e.g. 3.35 for an H100)")
     _sweep_parser(sub, common)
     return p
 
@@ -361,6 +376,14 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "plan":
+        cfg = resolve_config(args.config, args.overrides)
+        if (args.peak_tflops is None) != (args.bandwidth_tbs is None):
+            raise ValueError("give both --peak-tflops and --bandwidth-tbs (or neither).")
+        peak = None if args.peak_tflops is None else args.peak_tflops * 1e12
+        bw = None if args.bandwidth_tbs is None else args.bandwidth_tbs * 1e12
+        print(format_plan(plan(cfg, peak_flops=peak, bandwidth=bw)))
+        return 0
     raise AssertionError(args.command)  # pragma: no cover
 
 

@@ -646,6 +646,10 @@ def plan(cfg, *, peak_flops: float | None = None, bandwidth: float | None = None
     if (peak_flops is None) != (bandwidth is None):
         raise ValueError("Pass both `peak_flops` and `bandwidth` (one device's FLOP/s and "
                          "bytes/s), or neither (no time estimate).")
+    if cfg.model.name != "wrn":
+        raise ValueError(f"plan sizes WideResNet runs; `model.name`={cfg.model.name!r} trains a "
+                         "head on frozen features (proxy mode), which takes seconds per round "
+                         "on a CPU (BENCHMARKS.md).")
     rs = run_shapes(cfg, shapes, source_shapes)
     if rs.labeled_capacity > rs.pool:
         raise ValueError(f"The pool is too small: L0 + R x B = {rs.labeled_capacity} > "

@@ -185,3 +185,16 @@ def test_bad_arguments(cfg, report):
         PL.plan(cfg.data)
     with pytest.raises(ValueError, match="peak_flops"):
         report.estimate(0.0, 1e11)
+
+
+def test_plan_through_the_cli(capsys):
+    from ads_jax.cli import main
+
+    assert main(["plan", "tiny", "loop.arms=[coreset]", "--peak-tflops", "100",
+                 "--bandwidth-tbs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| train_step |" in out and "acquire[coreset]" in out
+    assert main(["plan", "tiny", "--peak-tflops", "100"]) == 1
+    assert "bandwidth" in capsys.readouterr().err
+    assert main(["plan", "tiny", "model.name=linear"]) == 1
+    assert "WideResNet" in capsys.readouterr().err
