@@ -71,6 +71,13 @@ class LoopConfig:
         valuation, regression and selection run on the global arrays; needed
         for multi-host runs, ``train.multi_host=true``). Training always uses
         every device (``train.data_parallel``). Same picks either way.
+      parallel_seeds: run this many seeds at once, each on its own equal,
+        disjoint slice of the devices (training data-parallel over the slice,
+        inference and the acquisition program on it) in its own thread; the
+        seeds of a run go in groups of this size. Records equal those of runs
+        of single seeds on a slice of the same size (the number of devices a
+        model trains on changes float rounding). 1: one seed after the other
+        on every device. Must divide the device count; one process only.
     """
 
     rounds: int = 4
@@ -84,12 +91,17 @@ class LoopConfig:
     share_initial_round: bool = True
     save_artefacts: bool = True
     mesh: str = "none"
+    parallel_seeds: int = 1
 
     def __post_init__(self):
         V.check_int("loop.rounds", self.rounds, minimum=0)
         V.check_choice("loop.mesh", self.mesh, ("none", "all"))
         V.check_int("loop.max_to_keep", self.max_to_keep, minimum=1)
         V.check_int("loop.eval_batch_size", self.eval_batch_size, minimum=1)
+        V.check_int("loop.parallel_seeds", self.parallel_seeds, minimum=1)
+        if self.parallel_seeds > 1 and self.mesh != "none":
+            raise ValueError("`loop.parallel_seeds` > 1 runs each seed on its own slice of the "
+                             "devices; it needs loop.mesh='none' (one process).")
         if not isinstance(self.arms, tuple) or not all(isinstance(a, str) and a for a in self.arms):
             raise TypeError(f"`loop.arms` must be a tuple of non-empty strings, got {self.arms!r}.")
         if len(set(self.arms)) != len(self.arms):

@@ -45,8 +45,10 @@ compiled it)). Per-stage times are a profiling matter
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import os
+import threading
 import time
 from typing import Any, Callable
 
@@ -218,9 +220,10 @@ def _check_model_inputs(cfg: ExperimentConfig, scenario) -> None:
 class _Trainer:
     """Train / evaluate / embed with a per-seed cache of the round-0 model outputs."""
 
-    def __init__(self, cfg: ExperimentConfig, scenario):
+    def __init__(self, cfg: ExperimentConfig, scenario, devices=None):
         self.cfg = cfg
         self.sc = scenario
+        self.on = devices  # this seed's slice of the devices (None: all of them)
         self.model = build_model_component(cfg.model, int(scenario.num_classes))
         self._cache: dict[tuple, dict] = {}
         # Final labeled-set size: one on-device training buffer (and one compile of
@@ -244,10 +247,11 @@ class _Trainer:
         module = self.model.module
         res = self.model.fit(train_key, sc.x_pool[labeled], sc.y_pool[labeled], sc.x_val,
                              sc.y_val, self.cfg.train, checkpoint_dir=fit_dir,
-                             capacity=self.capacity)
+                             capacity=self.capacity, devices=self.on)
         jax.block_until_ready(res.variables)
         t1 = time.perf_counter()
-        pred = np.argmax(predict(module, res.variables, sc.x_test, batch_size=bs)["logits"], -1)
+        pred = np.argmax(predict(module, res.variables, sc.x_test, batch_size=bs,
+                                 devices=self.on)["logits"], -1)
         out = {"test_accuracy": float(np.mean(pred == sc.y_test)),
                "test_balanced_accuracy": balanced_accuracy(sc.y_test, pred,
                                                            int(sc.num_classes)),
@@ -258,11 +262,12 @@ class _Trainer:
             if self.devices is not None:  # each process embeds its slice of the pool
                 out.update(self.devices.embed(module, res.variables, bs))
             else:
-                pool_out = predict(module, res.variables, sc.x_pool, batch_size=bs)
+                pool_out = predict(module, res.variables, sc.x_pool, batch_size=bs,
+                                   devices=self.on)
                 out["pool_emb"] = np.asarray(pool_out["embeddings"])
                 out["pool_probs"] = np.asarray(pool_out["probs"])
             val_out = predict(module, res.variables, sc.x_val, batch_size=bs,
-                              local=self.devices is not None)
+                              local=self.devices is not None, devices=self.on)
             out["val_emb"] = np.asarray(val_out["embeddings"])
         t2 = time.perf_counter()
         out["time"] = {"training": t1 - t0, "inference": t2 - t1}
@@ -409,7 +414,9 @@ class _Programs:
 
     def run(self, arm: str, fn, args) -> tuple[Any, float, float]:
         leaves, tree = jax.tree.flatten(args)
-        key = (arm, fn, tree, tuple((np.shape(x), str(getattr(x, "dtype", type(x))))
+        # jax.config.jax_default_device: the device of this seed's slice (parallel seeds).
+        key = (arm, fn, tree, str(jax.config.jax_default_device),
+               tuple((np.shape(x), str(getattr(x, "dtype", type(x))))
                                     for x in leaves))
         compiled = self._compiled.get(key)
         compile_s = 0.0
@@ -551,6 +558,9 @@ def run_experiment(
         raise TypeError(f"`cfg` must be an ExperimentConfig, got {type(cfg).__name__}.")
     # Before anything starts JAX's backends (train.deterministic; no effect on CPU).
     ensure_deterministic_ops(cfg.train.deterministic)
+    if cfg.loop.parallel_seeds > 1 and jax.process_count() > 1:
+        raise ValueError("`loop.parallel_seeds` > 1 runs seeds on slices of one process's "
+                         "devices; a multi-process run uses them all (loop.parallel_seeds=1).")
     if cfg.train.multi_host:
         initialize()
     acq_cfgs = _acq_configs(cfg)
@@ -619,26 +629,62 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lo
         progress(f"run directory: {out}" + (f" (resuming: {n_done} of {n_all} rounds done)"
                                             if n_done else ""))
 
-    all_records: list[dict] = []
     programs = _Programs()
-    backbone = None
-    for i, seed in enumerate(seeds):
+    backbones: dict[str, Any] = {}
+    write_lock = threading.Lock()
+
+    def write_record_locked(rec: dict) -> None:
+        with write_lock:  # seeds may run in parallel threads
+            write_record(rec)
+
+    def run_seed(seed: int, devices) -> list[dict]:
+        """Every arm of one seed (its records, finished ones from the checkpoints)."""
         todo = [a for a in cfg.arms if len(existing.get((seed, a), [])) < cfg.loop.rounds + 1]
         if not todo:
-            for arm in cfg.arms:
-                all_records += existing[(seed, arm)]
-            continue
-        if i > 0:
-            scenario = build_scenario(cfg.data, seed, datasets=datasets)
-            _check_sizes(cfg, scenario)
+            return [r for arm in cfg.arms for r in existing[(seed, arm)]]
+        sc = scenario if seed == seeds[0] else build_scenario(cfg.data, seed, datasets=datasets)
+        _check_sizes(cfg, sc)
         if cfg.data.backbone is not None:  # proxy mode: the head trains on cached features
-            backbone = backbone or load_backbone(cfg.data.backbone)
-            scenario = embed_scenario(scenario, backbone, datasets=datasets, progress=progress)
-        trainer = _Trainer(cfg, scenario)
+            if cfg.data.backbone not in backbones:
+                backbones[cfg.data.backbone] = load_backbone(cfg.data.backbone)
+            sc = embed_scenario(sc, backbones[cfg.data.backbone], datasets=datasets,
+                                progress=progress)
+        trainer = _Trainer(cfg, sc, devices=devices)
+        out_records = []
         for arm in cfg.arms:
             if arm not in todo:
-                all_records += existing[(seed, arm)]
+                out_records += existing[(seed, arm)]
                 continue
-            all_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, scenario, trainer, programs,
-                                    write_record, progress, callback)
-    return all_records
+            out_records += _run_arm(cfg, acq_cfgs[arm], arm, seed, sc, trainer, programs,
+                                    write_record_locked, progress, callback)
+        return out_records
+
+    k = cfg.loop.parallel_seeds
+    if k == 1:
+        return [r for seed in seeds for r in run_seed(seed, None)]
+    slices = _device_slices(k)
+    by_seed: dict[int, list[dict]] = {}
+    for start in range(0, len(seeds), k):  # groups of k seeds, one device slice each
+        group = seeds[start:start + k]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(group)) as pool:
+            futures = {seed: pool.submit(_on_devices, slices[i], run_seed, seed, slices[i])
+                       for i, seed in enumerate(group)}
+            for seed, fut in futures.items():
+                by_seed[seed] = fut.result()
+    return [r for seed in seeds for r in by_seed[seed]]
+
+
+def _device_slices(k: int) -> list[list]:
+    """``k`` disjoint, equal slices of this process's devices (``loop.parallel_seeds``)."""
+    devices = jax.local_devices()
+    if len(devices) % k:
+        raise ValueError(f"`loop.parallel_seeds`={k} must divide the {len(devices)} devices "
+                         "(each seed runs on an equal, disjoint slice of them).")
+    n = len(devices) // k
+    return [devices[i * n:(i + 1) * n] for i in range(k)]
+
+
+def _on_devices(devices, fn, *args):
+    """``fn(*args)`` with the slice's first device as the default device (this thread)."""
+    with jax.default_device(devices[0]):
+        return fn(*args)

@@ -50,11 +50,13 @@ class Model(NamedTuple):
         ``(logits (B, C) float, features (B, D) float)``.
       inputs: ``"images"`` or ``"features"`` (:data:`INPUTS`).
       fit: ``fit(key, x, y, x_val, y_val, train: TrainConfig, *, capacity=None,
-        checkpoint_dir=None) -> FitResult`` (``ads_jax.training.FitResult``):
-        trains from scratch on (x, y), model selection on (x_val, y_val).
-        ``capacity``: rows of a fixed-size training buffer (one compile for
-        growing sets); ``checkpoint_dir``: per-epoch checkpoints (models that
-        train in seconds may ignore it).
+        checkpoint_dir=None, devices=None) -> FitResult``
+        (``ads_jax.training.FitResult``): trains from scratch on (x, y), model
+        selection on (x_val, y_val). ``capacity``: rows of a fixed-size
+        training buffer (one compile for growing sets); ``checkpoint_dir``:
+        per-epoch checkpoints (models that train in seconds may ignore it);
+        ``devices``: the devices to use (a run's slice when seeds run in
+        parallel; a one-device model uses the default device).
       label: a short description (``"wrn-16-1"``, ``"linear"``, ``"mlp-256"``).
     """
 

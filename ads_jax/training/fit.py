@@ -25,7 +25,7 @@ import math
 import sys
 import time
 import zlib
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -366,7 +366,7 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
         y_val: Any = None, cfg: TrainConfig | None = None, *,
         checkpoint_dir: str | None = None, progress: bool | None = None,
         callback: Callable[[dict[str, Any], TrainState], None] | None = None,
-        capacity: int | None = None) -> FitResult:
+        capacity: int | None = None, devices: Sequence[jax.Device] | None = None) -> FitResult:
     """Train ``model`` from scratch on (x_train, y_train), early-stopping on (x_val, y_val).
 
     Args:
@@ -398,6 +398,9 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
         (e.g. the final set size) share one compile. None: ``default_capacity(N)``
         (the smallest 64 * 4**k >= N). The capacity changes the results only at
         float-rounding level (the amount of zero-weight padding per batch).
+      devices: train on exactly these devices (data parallel over them; the
+        default device alone when one): a run's slice when seeds run in
+        parallel. None: every device.
 
     Returns:
       ``FitResult`` with the best epoch's variables and the per-epoch history.
@@ -420,7 +423,7 @@ def fit(key: Any, model: nn.Module, x_train: Any, y_train: Any, x_val: Any = Non
     n_cap = _check_capacity(capacity, n)
     image_shape = tuple(int(s) for s in x_train.shape[1:])
 
-    mesh = data_mesh(cfg.data_parallel)
+    mesh = data_mesh(cfg.data_parallel, devices=devices)
     lay = _Layout.make(n, cfg.batch_size, n_cap, num_shards(mesh))
     steps = lay.steps
     hp = replicate({"base_lr": jnp.asarray(cfg.learning_rate, jnp.float32),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -111,7 +111,8 @@ def _forward_all(model: nn.Module, variables: Any, x: np.ndarray, batch_size: in
 
 
 def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
-            data_parallel: bool = True, local: bool = False) -> dict[str, np.ndarray]:
+            data_parallel: bool = True, local: bool = False,
+            devices: Sequence[jax.Device] | None = None) -> dict[str, np.ndarray]:
     """Eval-mode forward pass over any number of images, in chunks.
 
     Args:
@@ -125,6 +126,7 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
       local: use only this process's devices on this process's ``x`` (in a
         multi-process run every process then embeds its own images; the
         ``variables`` may be replicated global arrays).
+      devices: run on exactly these devices (see ``fit``).
 
     Returns:
       dict of NumPy float32 arrays: ``logits`` (N, C), ``probs`` (N, C) softmax,
@@ -134,7 +136,8 @@ def predict(model: nn.Module, variables: Any, x: Any, *, batch_size: int = 512,
     batch_size = check_positive_int("batch_size", batch_size)
     if local and jax.process_count() > 1:
         variables = jax.tree.map(to_host, variables)
-    return _forward_all(model, variables, x, batch_size, data_mesh(data_parallel, local=local))
+    mesh = data_mesh(data_parallel, local=local, devices=devices)
+    return _forward_all(model, variables, x, batch_size, mesh)
 
 
 def evaluate(model: nn.Module, variables: Any, x: Any, y: Any, *, batch_size: int = 512,

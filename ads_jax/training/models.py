@@ -58,9 +58,10 @@ def wrn(*, num_classes: int, depth: int = 16, width: int = 1, dropout_rate: floa
     module = WideResNet(depth=depth, width=width, num_classes=num_classes,
                         dropout_rate=float(dropout_rate), dtype=DTYPES[dtype])
 
-    def fit_wrn(key, x, y, x_val, y_val, train, *, capacity=None, checkpoint_dir=None):
+    def fit_wrn(key, x, y, x_val, y_val, train, *, capacity=None, checkpoint_dir=None,
+                devices=None):
         return fit(key, module, x, y, x_val, y_val, train, checkpoint_dir=checkpoint_dir,
-                   capacity=capacity)
+                   capacity=capacity, devices=devices)
 
     return Model(module=module, inputs="images", fit=fit_wrn, label=f"wrn-{depth}-{width}")
 
@@ -72,7 +73,8 @@ def linear(*, num_classes: int, l2: float = LinearHeadOptions.l2,
     LinearHeadOptions(l2=l2, max_iter=max_iter, tol=tol)  # checks the values
     module = LinearHead(num_classes)
 
-    def fit_linear(key, x, y, x_val, y_val, train=None, *, capacity=None, checkpoint_dir=None):
+    def fit_linear(key, x, y, x_val, y_val, train=None, *, capacity=None, checkpoint_dir=None,
+                   devices=None):  # one device: the default one (jax.default_device)
         xp, yp, w = pad_rows(np.asarray(x, np.float32), np.asarray(y), capacity)
         variables, info = fit_linear_head(key, xp, yp, w, num_classes=num_classes, l2=l2,
                                           max_iter=max_iter, tol=tol)
@@ -94,7 +96,8 @@ def mlp(*, num_classes: int, hidden: int = MLPHeadOptions.hidden,
                    epochs=epochs, batch_size=batch_size, patience=patience)
     module = MLPHead(num_classes, hidden=hidden)
 
-    def fit_mlp(key, x, y, x_val, y_val, train=None, *, capacity=None, checkpoint_dir=None):
+    def fit_mlp(key, x, y, x_val, y_val, train=None, *, capacity=None, checkpoint_dir=None,
+                devices=None):  # one device: the default one (jax.default_device)
         xp, yp, w = pad_rows(np.asarray(x, np.float32), np.asarray(y), capacity)
         variables, hist = fit_mlp_head(
             key, xp, yp, w, np.asarray(x_val, np.float32), np.asarray(y_val, np.int32),

@@ -11,7 +11,7 @@ loads the full dataset and derives the same shuffles from the same key).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import numpy as np
@@ -24,13 +24,22 @@ __all__ = ["data_mesh", "replicate", "shard_batch", "put_global", "num_shards"]
 DATA_AXIS = "data"
 
 
-def data_mesh(data_parallel: bool = True, *, local: bool = False) -> Mesh | None:
+def data_mesh(data_parallel: bool = True, *, local: bool = False,
+              devices: Sequence[jax.Device] | None = None) -> Mesh | None:
     """1-D mesh ``("data",)`` over all devices, or None for single-device execution.
 
     ``local``: only this process's devices (a computation on this process's
     own data, e.g. embedding its slice of the pool in a multi-process run).
+    ``devices``: exactly these devices (a run's slice of the machine when
+    seeds run in parallel, ``loop.parallel_seeds``); computations without a
+    mesh then run on the default device (``jax.default_device``).
     None is returned when ``data_parallel`` is False or only one device exists.
     """
+    if devices is not None:
+        devices = list(devices)
+        if not data_parallel or len(devices) == 1:
+            return None
+        return Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
     devices = jax.local_devices() if local else jax.devices()
     if not data_parallel or len(devices) == 1:
         return None
