@@ -46,12 +46,6 @@ def digits():
     return x, d.target.astype(np.int32)
 
 
-def tree_close(a, b, rtol=1e-5, atol=1e-6):
-    """Assert two pytrees of arrays are elementwise close."""
-    jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v),
-                                                         rtol=rtol, atol=atol), a, b)
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     """Drop JAX's compiled programs after each test module.

@@ -23,7 +23,7 @@ from ads_jax.training.steps import StepOptions
 MODEL = build_model("wrn-10-1", 10)
 
 
-from conftest import tree_close as _tree_close  # noqa: E402  (shared test helpers)
+from testutil import tree_close as _tree_close  # noqa: E402  (shared test helpers)
 
 
 def _tree_equal(a, b):

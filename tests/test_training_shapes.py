@@ -26,7 +26,7 @@ MODEL = build_model("wrn-10-1", 10)
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 
-from conftest import tree_close as _tree_close  # noqa: E402  (shared test helpers)
+from testutil import tree_close as _tree_close  # noqa: E402  (shared test helpers)
 
 
 @contextlib.contextmanager

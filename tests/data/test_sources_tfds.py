@@ -117,3 +117,40 @@ def test_tfds_prepare_without_tensorflow_errors(no_download, monkeypatch, tmp_pa
         load_dataset("cifar10", data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="not prepared"):
         load_dataset("mnist", data_dir=tmp_path, download=False)
+
+
+def test_multi_process_prepares_once_on_process_0(monkeypatch):
+    """A multi-host run never prepares a TFDS data set concurrently: process 0 prepares,
+    the others wait at a barrier and read; a data_dir not shared by them is a clear error."""
+    import tensorflow_datasets as tfds
+
+    from ads_jax.data.sources import tfds as T
+
+    prepared, calls = {"done": False}, []
+
+    class FakeBuilder:
+        data_dir = "/fake/tfds"
+
+        def is_prepared(self):
+            return prepared["done"]
+
+        def download_and_prepare(self, **kw):
+            calls.append("prepare")
+            prepared["done"] = True
+
+    monkeypatch.setattr(tfds, "builder", lambda *a, **k: FakeBuilder())
+    monkeypatch.setattr(T, "process_count", lambda: 2)
+    monkeypatch.setattr(T, "barrier", lambda name: calls.append(f"barrier {name}"))
+    monkeypatch.setattr(T, "_require_tensorflow", lambda name: None)
+    # process 1: waits, never prepares; the data set is still missing -> a clear error
+    monkeypatch.setattr(T, "is_primary", lambda: False)
+    with pytest.raises(FileNotFoundError, match="shared by every process"):
+        T.load_tfds("cifar10")
+    assert calls == ["barrier tfds-prepared-cifar10"]
+    # process 0: prepares, then meets the others at the barrier
+    calls.clear()
+    monkeypatch.setattr(T, "is_primary", lambda: True)
+    monkeypatch.setattr(FakeBuilder, "as_data_source", lambda self, split: 1 / 0, raising=False)
+    with pytest.raises(ZeroDivisionError):  # past preparation: reading starts
+        T.load_tfds("cifar10")
+    assert calls == ["prepare", "barrier tfds-prepared-cifar10"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ads_jax.distributed import barrier, is_primary, process_count
 from ads_jax.data.dataset import Dataset
 from ads_jax.data.sources._registry import register_source
 
@@ -63,7 +64,9 @@ def load_tfds(
     if not train_splits:
         raise ValueError("`train_splits` must name at least one split, e.g. ('train',).")
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
-    if not builder.is_prepared():
+    # Several processes (a multi-host run) never prepare concurrently: process 0
+    # prepares, the others wait at a barrier and then read what it wrote.
+    if not builder.is_prepared() and is_primary():
         if not download:
             raise FileNotFoundError(
                 f"TFDS data set '{name}' is not prepared in '{builder.data_dir}'. Pass "
@@ -72,6 +75,14 @@ def load_tfds(
             )
         _require_tensorflow(name)
         builder.download_and_prepare(file_format="array_record")
+    if process_count() > 1:
+        barrier(f"tfds-prepared-{name}")
+        builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+        if not builder.is_prepared():
+            raise FileNotFoundError(
+                f"TFDS data set '{name}' is not prepared in '{builder.data_dir}' after process 0 "
+                "prepared it: its data_dir must be shared by every process (or prepare it first "
+                f"with `tfds build {name} --file_format=array_record`).")
     splits = [*train_splits, test_split]
     sources = builder.as_data_source(split=splits)
     features = builder.info.features
