@@ -171,8 +171,12 @@ def check_finite(name: str, x: Any) -> Any:
     if is_tracer(x):
         return x
     if isinstance(x, jax.Array):
-        if _is_float_dtype(x.dtype) and x.size and not bool(jax.device_get(_all_finite(x))):
-            _locate_non_finite(name, x)
+        if _is_float_dtype(x.dtype) and x.size:
+            ok = _all_finite(x)
+            if is_tracer(ok):  # a concrete array closed over inside a user's jit: unchecked
+                return x
+            if not bool(jax.device_get(ok)):
+                _locate_non_finite(name, x)
         return x
     arr = np.asarray(x)
     if _is_float_dtype(arr.dtype):
@@ -197,7 +201,10 @@ def check_labels(name: str, y: Any, num_classes: int) -> Any:
     if arr.shape[0] == 0:
         return y
     if isinstance(arr, jax.Array):  # two scalars back, no host copy of the labels
-        lo, hi = (int(v) for v in jax.device_get(_min_max(arr)))
+        mm = _min_max(arr)
+        if is_tracer(mm[0]):  # a concrete array closed over inside a user's jit: unchecked
+            return y
+        lo, hi = (int(v) for v in jax.device_get(mm))
     else:
         arr = np.asarray(arr)
         lo, hi = int(arr.min()), int(arr.max())

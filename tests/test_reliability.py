@@ -87,7 +87,7 @@ if mode == "event":  # "event:arm:round": at that loop event
         if (e["event"], e["arm"], str(e["round"])) == (ev, arm, rnd):
             die()
 elif mode == "train":  # in the middle of the training of round `arg`, after its epoch 1
-    import ads_jax.training as T
+    import ads_jax.training.models as T  # the WRN component trains with this `fit`
 
     orig, calls = T.fit, []
 
@@ -361,7 +361,8 @@ def test_run_on_an_object_store_without_rename_or_flock(monkeypatch):
     art = load_artefacts(out, ARM, 0, 0)
     assert art["picked"].size == records[0]["acquired"]
     assert sorted(gcs.files()) == [f"{out}/artefacts/ads_plus_coreset/seed_0/round_0.npz",
-                                   f"{out}/config.json", f"{out}/results.jsonl"]  # lease gone
+                                   f"{out}/config.json", f"{out}/environment.json",
+                                   f"{out}/results.jsonl"]  # lease gone
     assert gcs.renames == 0
     assert not os.path.exists("gs:")  # nothing went to a local "gs:" directory
     # A live lease of another run: refused at once, before any training.

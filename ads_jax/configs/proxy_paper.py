@@ -151,6 +151,7 @@ def _experiment(setting: str, quality: str, ours: bool, *, table1: bool = False)
 def variants() -> dict:
     """Every variant's builder (``{name: () -> ExperimentConfig}``)."""
     out = {}
+    out[""] = lambda: _experiment("curated", "small", False)  # the default: curated, small
     for q in QUALITIES + ("tiny",):
         for ours in (False, True):
             sfx = "_ours" if ours else ""

@@ -183,7 +183,6 @@ def test_domain_shift_uses_the_shifted_spec():
 
 def test_scripts_group_arms_by_default():
     """The arms of one seed share one job (and its round-0 model) unless --no-group-arms."""
-    sys.path.insert(0, str(REPO))
     from experiments.paper import _common as C
 
     p = C.parser("x", "x")
