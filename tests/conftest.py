@@ -14,10 +14,34 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Never reach the network from tests (TFDS, hubs).
 os.environ.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(__file__), ".tfds_never_used"))
 os.environ.setdefault("NO_GCE_CHECK", "true")
+# A persistent compilation cache for the session (and the subprocesses it starts):
+# the same small programs are compiled by many modules (each module drops JAX's
+# in-memory caches, see below), and loading them back costs far less than compiling.
+# Tests that count compilations turn it off (the `fresh_compiles` fixture).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="ads_jax_test_xla_")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402
+from jax.experimental.compilation_cache import compilation_cache as _cc  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+@pytest.fixture
+def fresh_compiles():
+    """Compile every program for real (no persistent cache): for tests that count
+    backend compilations."""
+    prev = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
+    _cc.reset_cache()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_compilation_cache", prev)
+        _cc.reset_cache()
 
 
 @pytest.fixture

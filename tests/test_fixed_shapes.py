@@ -115,8 +115,8 @@ def test_one_program_for_every_round_of_a_growing_labeled_set():
 
 
 @pytest.fixture
-def compiles():
-    """Count backend compilations by jitted-function name."""
+def compiles(fresh_compiles):
+    """Count backend compilations by jitted-function name (persistent cache off)."""
     from collections import Counter
 
     seen = Counter()

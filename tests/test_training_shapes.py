@@ -97,7 +97,7 @@ def test_capacity_validation(digits):
 
 # ----------------------------------------------------------------------------- compile counting
 
-def test_growing_sets_compile_the_train_step_once_per_capacity(digits):
+def test_growing_sets_compile_the_train_step_once_per_capacity(digits, fresh_compiles):
     """Five fits on 10..50 labeled images: one compile with capacity=50, at most two with the
     default buckets; the control (capacity = n, i.e. a per-n shape as before this change)
     compiles five times, so the counter does see every compile."""
