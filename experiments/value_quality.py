@@ -75,7 +75,9 @@ K = 5
 ESTIMATORS = (("knn_regression", dict(k=5, weights="uniform", top_t=10, aggregate="max"),
                "regression (paper)"),
               ("knn_regression", {}, "regression (ours)"),
-              ("insertion", {}, "insertion"))
+              ("insertion", dict(aggregate="max"), "insertion (max)"),
+              ("insertion", dict(aggregate="prob_weighted"), "insertion (prob-weighted)"),
+              ("insertion", dict(aggregate="mean"), "insertion (mean: a random label)"))
 CONTROLS = ("proximity", "entropy", "margin", "random")
 
 

@@ -289,12 +289,22 @@ def insertion_estimate(train_x, train_y, val_x, val_y, query_x, query_probs, *,
 # ---------------------------------------------------------------------------
 
 
-def insertion(top_t: int = KNNRegressionOptions.top_t,
-              aggregate: str = KNNRegressionOptions.aggregate) -> Estimator:
+def insertion(top_t: int = KNNRegressionOptions.top_t, aggregate: str = "max") -> Estimator:
     """``insertion``: for every pool point and each of its top-T classes, the exact
     value it would have under the configured valuation if it joined the labeled
     set with that class (the valuation's ``joining_values``; ``jia`` has one),
-    aggregated like ``knn_regression`` (same option names and defaults)."""
+    aggregated like ``knn_regression`` (same option names).
+
+    The default aggregate is ``"max"`` (the paper's), not the regression's
+    ``"mean"``: the joining value of ``jia`` is ``A_u + B_u[c]`` with only
+    ``B_u[c] = mean_v 1[y_v = c] / max(K, r_v)`` depending on the class (module
+    docstring), so the mean over all C classes (``top_t >= C``) is
+    ``A_u + mean_v 1 / (C max(K, r_v))``: the value under a uniformly random
+    label, blind to which class the point supports. It ranks points near the
+    validation data LOW (a random label there mostly disagrees with the
+    neighbours) and measured ~100% non-clean in the top 20% of every noisy
+    pool (RESULTS.md, value quality).
+    """
     V.check_positive_int("estimator.options.top_t", top_t)
     V.check_choice("estimator.options.aggregate", aggregate, AGGREGATES)
 

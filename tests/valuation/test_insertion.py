@@ -169,3 +169,19 @@ def test_bad_inputs(grid_case):
         insertion_estimate(tx, ty, vx, vy, qx, probs - 1.0, aggregate="prob_weighted", **kw)
     with pytest.raises(ValueError, match="aggregate"):
         insertion_estimate(tx, ty, vx, vy, qx, probs, aggregate="median", **kw)
+
+
+
+def test_the_class_enters_only_through_B(x64, grid_case):
+    """The documented structure behind the estimator's default aggregate (``max``, not
+    ``mean``): joining value = A_u + B_u[c] with B_u[c] = mean_v 1[y_v = c] / max(K, r_v)
+    (r_v the query's rank among the labeled points, ties: query last), so the mean over
+    all C classes is the value under a uniformly random label."""
+    tx, ty, vx, vy, qx = grid_case
+    for k in (1, 3, 13):
+        vals = np.asarray(joining_values(tx, ty, vx, vy, qx, num_classes=C, k=k))
+        d_q = ((vx[:, None] - qx[None]) ** 2).sum(-1)  # (M, Q)
+        d_lab = ((vx[:, None] - tx[None]) ** 2).sum(-1)  # (M, N)
+        r = 1 + (d_lab[:, None, :] <= d_q[:, :, None]).sum(-1)  # (M, Q)
+        b = (np.eye(C)[vy][:, None, :] / np.maximum(k, r)[..., None]).mean(0)  # (Q, C)
+        np.testing.assert_allclose(vals - vals[:, :1], b - b[:, :1], atol=1e-14)
