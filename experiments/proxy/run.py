@@ -73,15 +73,29 @@ def _records(sw: list[sweep.Sweep], root: Path) -> list[dict]:
     return recs
 
 
-def report(study: str, quality: str, root: Path, seeds=SEEDS) -> dict:
-    """Paired comparisons of every arm with each baseline, per setting."""
+def _finished(recs: list[dict]) -> tuple[list[dict], list[str]]:
+    """The records of finished (arm, seed) runs (those that reached the setting's last
+    round), and the names of the unfinished ones (still running, or killed)."""
+    last = max(r["round"] for r in recs)
+    reached = {(r["arm"], r["seed"]) for r in recs if r["round"] == last}
+    runs = {(r["arm"], r["seed"]) for r in recs}
+    return ([r for r in recs if (r["arm"], r["seed"]) in reached],
+            sorted(f"{a} seed {s}" for a, s in runs - reached))
+
+
+def report(study: str, quality: str, root: Path, seeds=SEEDS, settings=None) -> dict:
+    """Paired comparisons of every arm with each baseline, per setting (finished runs
+    only; the unfinished ones are listed under ``"unfinished"``)."""
     out = {}
     for setting, sw in sweeps(study, quality, seeds).items():
+        if settings is not None and setting not in settings:
+            continue
         recs = _records(sw, root)
         if not recs:
             continue
+        recs, unfinished = _finished(recs)
         arms = sorted({r["arm"] for r in recs})
-        per = {"arms": {}, "comparisons": {}}
+        per = {"arms": {}, "comparisons": {}, "unfinished": unfinished}
         for arm in arms:
             rs = [r for r in recs if r["arm"] == arm]
             last = max(r["round"] for r in rs)
@@ -122,6 +136,8 @@ def to_markdown(study: str, quality: str, rep: dict, meta: dict) -> str:
             lines.append(f"| `{arm}` | {a['seeds']} | {100 * a['final_accuracy']:.2f} | {sd} | "
                          f"{bal} | {nc} | {a['selection_seconds']:.2f} |")
         lines.append("")
+        if per.get("unfinished"):
+            lines += [f"Unfinished runs (left out): {', '.join(per['unfinished'])}.", ""]
         for base, by_metric in per["comparisons"].items():
             lines += [f"Paired by seed against `{base}` (accuracy; 95% t-interval):", "",
                       format_comparison(by_metric["test_accuracy"]), ""]
@@ -183,8 +199,7 @@ def main(argv=None) -> int:
         for sw in all_sw.values():
             jobs = sweep.jobs_of(sw, root)
             sweep.run(jobs, progress=say)
-    rep = {k: v for k, v in report(args.study, args.quality, root, seeds).items()
-           if k in all_sw}
+    rep = report(args.study, args.quality, root, seeds, settings=tuple(all_sw))
     first = next(iter(all_sw.values()))[0]
     cfg = first.base_config()
     meta = {"study": args.study, "quality": args.quality, "seeds": len(seeds),
