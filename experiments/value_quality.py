@@ -50,7 +50,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ads_jax._files import atomic_savefig, atomic_write, atomic_write_json
+from ads_jax._files import atomic_savefig, atomic_write, atomic_write_json, read_json
 from ads_jax.acquisition import PrefilterInputs, build_prefilter
 from ads_jax.configs import cifar10_npz
 from ads_jax.configs.paper_cheap10 import cpu_ood
@@ -283,6 +283,10 @@ def to_markdown(summary: dict, meta: dict) -> str:
                          f"{_fmt(e['remove_low_first_area'], True)} | "
                          f"{_fmt(e['add_high_first_area'], True)} | "
                          f"{_fmt(e['add_low_first_area'], True)} | {e['seconds']:.2f} |")
+        if s["non_clean_rate_pool"] == 0:
+            lines += ["", "The pool is clean in this scenario (only the seed set's labels are "
+                      "flipped): it tests the values of labeled points only.", ""]
+            continue
         lines += ["", "Pool (valuation x estimator, and the value-free controls): non-clean share "
                   "(%) of the top 10 / 20 / 30% by predicted value, AUROC for clean, and the "
                   "top-20% non-clean share minus the proximity control's (paired by seed).", "",
@@ -305,7 +309,7 @@ def plot(summary: dict, path: Path) -> str:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt  # noqa: E402 (after the backend choice)
 
-    scens = list(summary)
+    scens = [k for k, v in summary.items() if v["non_clean_rate_pool"] > 0]
     fig, axes = plt.subplots(1, len(scens), figsize=(4.2 * len(scens), 5.2), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, scen in zip(axes, scens):
@@ -339,7 +343,16 @@ def main(argv=None) -> int:
     p.add_argument("--scenarios", help="comma-separated subset of noise,ood,shift,flip")
     p.add_argument("--cache", help="embedding cache (default: $ADS_JAX_CACHE_DIR or ~/.cache)")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite the Markdown and the figure from the preset's JSON")
     args = p.parse_args(argv)
+    stem = args.out / f"value_quality_{args.preset}"
+    if args.report_only:
+        saved = read_json(f"{stem}.json", what="Value-quality results")
+        atomic_write(f"{stem}.md", to_markdown(saved["summary"], saved["meta"]))
+        plot(saved["summary"], Path(f"{stem}.png"))
+        print(f"rewrote {stem}.{{md,png}}")
+        return 0
     pre = presets()[args.preset]
     if args.preset == "tiny" and args.backbone is None:  # seconds; a finished one is reused
         train_backbone(backbone_configs("tiny")["large"], TINY_BACKBONES["large"])
@@ -368,7 +381,6 @@ def main(argv=None) -> int:
             "backbone": backbone.directory, "backbone_fingerprint": backbone.fingerprint,
             "seconds": time.perf_counter() - t_all,
             "command": f"python experiments/value_quality.py --preset {args.preset}"}
-    stem = args.out / f"value_quality_{args.preset}"
     atomic_write_json(f"{stem}.json", {"meta": meta, "summary": summary, "per_seed": per_seed},
                       allow_nan=True)
     md = to_markdown(summary, meta)
