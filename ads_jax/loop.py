@@ -590,7 +590,7 @@ def run_experiment(
                 if lock.previous and progress:
                     progress(f"run directory {out}: took over the lock of a stopped run "
                              f"(pid {lock.previous.get('pid')} on {lock.previous.get('host')!r})")
-                prepare(out, to_dict(cfg), overwrite=overwrite)
+                prepare(out, to_dict(cfg), overwrite=overwrite, config_type=type(cfg))
                 record_environment(out, describe())
             ok = True
         finally:

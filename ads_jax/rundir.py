@@ -61,7 +61,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ads_jax.config_engine import config_diff
+from ads_jax.config_engine import config_diff, from_dict, to_dict
 from ads_jax._files import (
     absolute,
     as_path,
@@ -210,16 +210,22 @@ def has_checkpoints(out_dir: str | os.PathLike) -> bool:
 
 
 def matching(out_dir: str | os.PathLike, config_dict: Mapping[str, Any],
-             resumable_fields: Sequence[str] = RESUMABLE_FIELDS) -> list[str]:
+             resumable_fields: Sequence[str] = RESUMABLE_FIELDS,
+             config_type: type | None = None) -> list[str]:
     """The dotted config fields where ``<out_dir>/config.json`` differs from ``config_dict``.
 
     Fields in ``resumable_fields`` are ignored; ``[]`` means the directory
-    belongs to this config.
+    belongs to this config. With ``config_type``, the stored config is first
+    read as that dataclass, so a field added to the config since the run
+    started, left at its default, is no difference (new fields default to the
+    old behaviour); a field since removed still is.
 
     Args:
       out_dir: the run directory.
       config_dict: the config as a dict (``config_engine.to_dict(cfg)``).
       resumable_fields: fields allowed to differ.
+      config_type: the config's dataclass (e.g. ``ExperimentConfig``), or None
+        to compare the stored JSON as it is.
 
     Returns:
       sorted dotted field names, e.g. ``["train.learning_rate"]``.
@@ -243,13 +249,19 @@ def matching(out_dir: str | os.PathLike, config_dict: Mapping[str, Any],
     if not isinstance(old, dict):
         raise ValueError(f"{path} does not hold a config object (it holds a "
                          f"{type(old).__name__}).")
+    if config_type is not None:
+        try:  # fill fields added since with their defaults
+            old = to_dict(from_dict(config_type, old))
+        except (TypeError, ValueError):
+            pass  # e.g. a field since removed: compared as stored (it differs)
     skip = set(resumable_fields)
     return [d for d in config_diff(old, dict(config_dict)) if d not in skip]
 
 
 def prepare(out_dir: str | os.PathLike, config_dict: Mapping[str, Any], *,
             overwrite: bool = False,
-            resumable_fields: Sequence[str] = RESUMABLE_FIELDS) -> None:
+            resumable_fields: Sequence[str] = RESUMABLE_FIELDS,
+            config_type: type | None = None) -> None:
     """Check that ``out_dir`` may hold a run of ``config_dict`` (resume guard); write config.json.
 
     Call it with the directory's lock held.
@@ -261,6 +273,8 @@ def prepare(out_dir: str | os.PathLike, config_dict: Mapping[str, Any], *,
       overwrite: delete an earlier run's files first (config, results, plot,
         checkpoints, artefacts).
       resumable_fields: fields that may differ from the directory's config.
+      config_type: the config's dataclass: fields added since the run started,
+        at their defaults, are no difference (see :func:`matching`).
 
     Raises:
       ValueError: the directory holds checkpoints of another config, or
@@ -283,7 +297,7 @@ def prepare(out_dir: str | os.PathLike, config_dict: Mapping[str, Any], *,
             f"resume it. {_FIX}")
     if has_ckpt:
         try:
-            diffs = matching(out_dir, config_dict, resumable_fields)
+            diffs = matching(out_dir, config_dict, resumable_fields, config_type)
         except FileNotFoundError:
             raise ValueError(
                 f"Run directory {out!r} holds checkpoints but no config.json, so it cannot be "

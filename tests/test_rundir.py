@@ -96,6 +96,24 @@ def test_check_out_dir(tmp_path):
 # ----------------------------------------------------------------------------
 
 
+def test_matching_a_run_started_before_a_config_field_was_added(tmp_path, cfg_dict):
+    # A run directory written before `loop.parallel_seeds` existed: the field at
+    # its default is no difference when the config type is given (so finished
+    # runs resume after an upgrade), a non-default value still is.
+    old = json.loads(json.dumps(cfg_dict))
+    del old["loop"]["parallel_seeds"]
+    F.atomic_write_json(R.config_path(tmp_path), old)
+    assert R.matching(tmp_path, cfg_dict) == ["loop.parallel_seeds"]
+    assert R.matching(tmp_path, cfg_dict, config_type=ExperimentConfig) == []
+    assert R.matching(tmp_path, _with(cfg_dict, "loop.parallel_seeds", 2),
+                      config_type=ExperimentConfig) == ["loop.parallel_seeds"]
+    # A field since removed (unknown now) still differs.
+    gone = dict(old, loop=dict(old["loop"], retired_option=3))
+    F.atomic_write_json(R.config_path(tmp_path), gone)
+    assert R.matching(tmp_path, cfg_dict, config_type=ExperimentConfig) == [
+        "loop.parallel_seeds", "loop.retired_option"]
+
+
 def test_matching(where, cfg_dict):
     out, _ = where
     with pytest.raises(FileNotFoundError, match="no config.json"):

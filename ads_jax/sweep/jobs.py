@@ -233,7 +233,7 @@ class Job:
         unreadable config.json)."""
         cfg = cfg or self.config()
         try:
-            if matching(self.out_dir, to_dict(cfg)):
+            if matching(self.out_dir, to_dict(cfg), config_type=type(cfg)):
                 return "stale"
         except FileNotFoundError:
             return "todo"
