@@ -146,6 +146,28 @@ def _val_chunk(val_chunk_size, n, m):
 
 
 # ---------------------------------------------------------- shared helpers
+def validation_chunks(vx: jax.Array, val_y: jax.Array, val_chunk: int, dtype):
+    """The validation set cut into ``ceil(M / val_chunk)`` chunks for a ``lax.scan``.
+
+    Args:
+      vx: (M, d) float validation features. val_y: (M,) int labels.
+      val_chunk: rows per chunk (static).
+      dtype: the weights' float dtype.
+
+    Returns:
+      ``(xs, ys, ws)``: (C, val_chunk, d) features, (C, val_chunk) int32
+      labels and (C, val_chunk) weights (1 for real rows, 0 for the padding
+      of the last chunk).
+    """
+    m = vx.shape[0]
+    nch = -(-m // val_chunk)
+    m_pad = nch * val_chunk
+    xs = jnp.pad(vx, ((0, m_pad - m), (0, 0))).reshape(nch, val_chunk, -1)
+    ys = jnp.pad(val_y.astype(jnp.int32), (0, m_pad - m)).reshape(nch, val_chunk)
+    ws = (jnp.arange(m_pad) < m).astype(dtype).reshape(nch, val_chunk)
+    return xs, ys, ws
+
+
 def framed_points(train_x, train_mask, *others, metric):
     """All point sets in one shared :class:`~ads_jax.distances.Frame`. Traceable.
 
@@ -200,11 +222,7 @@ def _chunked_sorted_values(train_x, train_y, train_mask, val_x, val_y, sorted_fn
     n, m = tx.shape[0], vx.shape[0]
     n_real = jnp.sum(train_mask.astype(jnp.int32))
     pos = jnp.arange(1, n + 1, dtype=jnp.int32)
-    nch = -(-m // val_chunk)
-    m_pad = nch * val_chunk
-    vxp = jnp.pad(vx, ((0, m_pad - m), (0, 0))).reshape(nch, val_chunk, -1)
-    vyp = jnp.pad(val_y.astype(jnp.int32), (0, m_pad - m)).reshape(nch, val_chunk)
-    vw = (jnp.arange(m_pad) < m).astype(dtype).reshape(nch, val_chunk)
+    vxp, vyp, vw = validation_chunks(vx, val_y, val_chunk, dtype)
     ty = train_y.astype(jnp.int32)
 
     def step(acc, xs):

@@ -64,6 +64,7 @@ from ads_jax.valuation.baselines import (
     framed_points,
     masked_distances,
     sorted_distances,
+    validation_chunks,
 )
 from ads_jax.valuation.registry import EstimateInputs, Estimator, Valuation, register_estimator
 from ads_jax.valuation.regression import AGGREGATES, KNNRegressionOptions, _aggregate
@@ -87,11 +88,7 @@ def _joining_impl(train_x, train_y, train_mask, val_x, val_y, query_x, k, *, num
     coef = 1.0 / jnp.maximum(kf, pos + 1.0)
     inv_r = 1.0 / jnp.maximum(kf, pos)  # 1 / max(K, q)
 
-    nch = -(-m // val_chunk)
-    m_pad = nch * val_chunk
-    vxp = jnp.pad(vx, ((0, m_pad - m), (0, 0))).reshape(nch, val_chunk, -1)
-    vyp = jnp.pad(val_y.astype(jnp.int32), (0, m_pad - m)).reshape(nch, val_chunk)
-    vw = (jnp.arange(m_pad) < m).astype(dtype).reshape(nch, val_chunk)
+    vxp, vyp, vw = validation_chunks(vx, val_y, val_chunk, dtype)
     ty = train_y.astype(jnp.int32)
 
     def val_step(carry, xs):

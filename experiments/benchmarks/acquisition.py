@@ -19,7 +19,8 @@ neighbour-search method at the same sizes.
 
 Sizes (``--sizes``): ``large`` = U 50,000 x d 512 pool, L 1,000 labeled,
 M 500 validation, C 10, B 1,000; ``small`` = U 20,000 x d 64, L 500, M 500,
-C 10, B 100; ``tiny`` (U 2,000 x d 16, B 20: checks that the script runs). Pre-selection fractions ``--fractions`` (default 0.1 and 0.3).
+C 10, B 100; ``proxy`` = the proxy Figure 5's third round (U 25,500 x d 128, L 15,000,
+M 500, C 10, B 5,000); ``tiny`` (U 2,000 x d 16, B 20: checks that the script runs). Pre-selection fractions ``--fractions`` (default 0.1 and 0.3).
 The acquisition config is :class:`AcquisitionConfig`'s default otherwise.
 
 Times are medians of ``--repeats`` runs after one compiling run (program:
@@ -46,6 +47,9 @@ SIZES = {  # name -> (U, d, L, M, C, B)
     "tiny": (2_000, 16, 100, 50, 5, 20),  # a smoke run of this script, not a benchmark
     "small": (20_000, 64, 500, 500, 10, 100),
     "large": (50_000, 512, 1_000, 500, 10, 1_000),
+    # proxy Figure 5 (experiments/proxy/run.py), its third round: 35,500-point pool
+    # minus two batches, WRN-10-2 features, 15,000 labeled, B = 5,000
+    "proxy": (25_500, 128, 15_000, 500, 10, 5_000),
 }
 REG_METHODS = ("network", "grouped", "masked")
 
