@@ -71,7 +71,8 @@ import numpy as np
 from jax import lax
 
 from ads_jax import _validation as V
-from ads_jax.distances import METRICS, _pairwise, metric_frame, to_frame
+from ads_jax.distances import _pairwise, metric_frame, to_frame
+from ads_jax.valuation.knn_shapley import check_knn_inputs
 from ads_jax.valuation.registry import Valuation, register_valuation
 from ads_jax.valuation.sorting import sort_matches, sort_with_ranks
 
@@ -96,29 +97,9 @@ _MSR_ELEMS = 1 << 22
 
 # ------------------------------------------------------------------ checks
 def _check_knn_inputs(train_x, train_y, val_x, val_y, num_classes, k, metric, train_mask):
-    """Eager checks shared by the KNN-game functions (no-ops on tracers).
-    Returns ``(num_classes, k)`` as Python ints (``k`` may be a tracer)."""
-    train_x = V.check_array("train_x", train_x, ndim=2, kind="f")
-    val_x = V.check_array("val_x", val_x, ndim=2, kind="f")
-    train_y = V.check_array("train_y", train_y, ndim=1, kind="i")
-    val_y = V.check_array("val_y", val_y, ndim=1, kind="i")
-    num_classes = V.check_positive_int("num_classes", num_classes)
-    if not V.is_tracer(k):
-        k = V.check_positive_int("k", k)
-    V.check_same_length(train_x=train_x, train_y=train_y)
-    V.check_same_length(val_x=val_x, val_y=val_y)
-    if train_x.shape[1] != val_x.shape[1]:
-        raise ValueError(
-            f"`train_x` and `val_x` must have the same feature dimension, got "
-            f"{train_x.shape[1]} and {val_x.shape[1]}. Embed both with the same model.")
-    V.check_finite("train_x", train_x)
-    V.check_finite("val_x", val_x)
-    V.check_labels("train_y", train_y, num_classes)
-    V.check_labels("val_y", val_y, num_classes)
-    V.check_choice("metric", metric, METRICS)
-    if train_mask is not None:
-        V.check_array("train_mask", train_mask, ndim=1, kind="b")
-        V.check_same_length(train_x=train_x, train_mask=train_mask)
+    """:func:`check_knn_inputs` with a traced ``k`` allowed; returns ``(num_classes, k)``."""
+    *_, num_classes, k = check_knn_inputs(train_x, train_y, val_x, val_y, num_classes, k,
+                                          metric, train_mask, traced_k=True)
     return num_classes, k
 
 

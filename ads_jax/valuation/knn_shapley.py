@@ -193,24 +193,8 @@ def knn_shapley(
       ``variant``/``metric``/``method``.
     """
     # ---------------------------------------------------------- input checks
-    train_x = V.check_array("train_x", train_x, ndim=2, kind="f")
-    val_x = V.check_array("val_x", val_x, ndim=2, kind="f")
-    train_y = V.check_array("train_y", train_y, ndim=1, kind="i")
-    val_y = V.check_array("val_y", val_y, ndim=1, kind="i")
-    num_classes = V.check_positive_int("num_classes", num_classes)
-    k = V.check_positive_int("k", k)
-    V.check_same_length(train_x=train_x, train_y=train_y)
-    V.check_same_length(val_x=val_x, val_y=val_y)
-    if train_x.shape[1] != val_x.shape[1]:
-        raise ValueError(
-            f"`train_x` and `val_x` must have the same feature dimension, got "
-            f"{train_x.shape[1]} and {val_x.shape[1]}. Embed both with the same model."
-        )
-    V.check_finite("train_x", train_x)
-    V.check_finite("val_x", val_x)
-    V.check_labels("train_y", train_y, num_classes)
-    V.check_labels("val_y", val_y, num_classes)
-    V.check_choice("metric", metric, METRICS)
+    train_x, train_y, val_x, val_y, num_classes, k = check_knn_inputs(
+        train_x, train_y, val_x, val_y, num_classes, k, metric, train_mask)
     V.check_choice("method", method, METHODS)
     recursion, options = _check_variant(variant, options)
     if recursion is None and tau is None and options is not None:
@@ -231,13 +215,52 @@ def knn_shapley(
             f"variant {recursion.name!r} has no `coef` (no parallel form); "
             "use method='scan' or 'auto'."
         )
-    if train_mask is not None:
-        V.check_array("train_mask", train_mask, ndim=1, kind="b")
-        V.check_same_length(train_x=train_x, train_mask=train_mask)
     return knn_shapley_unchecked(
         train_x, train_y, val_x, val_y, num_classes=num_classes, k=k, recursion=recursion,
         tau=tau, metric=metric, method=method, val_chunk_size=val_chunk_size,
         return_matrix=bool(return_matrix), mesh=mesh, options=options, train_mask=train_mask)
+
+
+def check_knn_inputs(train_x, train_y, val_x, val_y, num_classes, k, metric, train_mask, *,
+                     traced_k: bool = False):
+    """Eager checks of a KNN game's inputs, shared by every KNN valuation (outside jit).
+
+    Args:
+      train_x: (N, d) float. train_y: (N,) int in [0, num_classes).
+      val_x: (M, d) float. val_y: (M,) int in [0, num_classes).
+      num_classes: int >= 1. k: int >= 1 (a tracer too when ``traced_k``).
+      metric: a name in :data:`ads_jax.distances.METRICS`.
+      train_mask: (N,) bool or None.
+
+    Returns:
+      ``(train_x, train_y, val_x, val_y, num_classes, k)`` as checked arrays and ints.
+
+    Raises:
+      ValueError / TypeError: naming the argument (shapes, dtypes, NaN/inf,
+      labels out of range, k < 1, unknown metric).
+    """
+    train_x = V.check_array("train_x", train_x, ndim=2, kind="f")
+    val_x = V.check_array("val_x", val_x, ndim=2, kind="f")
+    train_y = V.check_array("train_y", train_y, ndim=1, kind="i")
+    val_y = V.check_array("val_y", val_y, ndim=1, kind="i")
+    num_classes = V.check_positive_int("num_classes", num_classes)
+    if not (traced_k and V.is_tracer(k)):
+        k = V.check_positive_int("k", k)
+    V.check_same_length(train_x=train_x, train_y=train_y)
+    V.check_same_length(val_x=val_x, val_y=val_y)
+    if train_x.shape[1] != val_x.shape[1]:
+        raise ValueError(
+            f"`train_x` and `val_x` must have the same feature dimension, got "
+            f"{train_x.shape[1]} and {val_x.shape[1]}. Embed both with the same model.")
+    V.check_finite("train_x", train_x)
+    V.check_finite("val_x", val_x)
+    V.check_labels("train_y", train_y, num_classes)
+    V.check_labels("val_y", val_y, num_classes)
+    V.check_choice("metric", metric, METRICS)
+    if train_mask is not None:
+        V.check_array("train_mask", train_mask, ndim=1, kind="b")
+        V.check_same_length(train_x=train_x, train_mask=train_mask)
+    return train_x, train_y, val_x, val_y, num_classes, k
 
 
 def knn_shapley_unchecked(train_x, train_y, val_x, val_y, *, num_classes: int, k: int,
