@@ -236,6 +236,40 @@ def check_same_length(**arrays: Any) -> int:
     return next(iter(lengths.values())) if lengths else 0
 
 
+def check_train_val(train_x: Any, train_y: Any, val_x: Any, val_y: Any,
+                    num_classes: Any) -> tuple[Any, Any, Any, Any, int]:
+    """Check a labeled training set and a validation set in one feature space.
+
+    Args:
+      train_x: (N, d) float, finite. train_y: (N,) int in [0, num_classes).
+      val_x: (M, d) float, finite. val_y: (M,) int in [0, num_classes).
+      num_classes: int >= 1.
+
+    Returns:
+      ``(train_x, train_y, val_x, val_y, num_classes)``, checked.
+
+    Raises:
+      ValueError / TypeError naming the argument: ranks, dtypes, lengths,
+      feature dimensions, NaN/inf, labels out of range.
+    """
+    train_x = check_array("train_x", train_x, ndim=2, kind="f")
+    val_x = check_array("val_x", val_x, ndim=2, kind="f")
+    train_y = check_array("train_y", train_y, ndim=1, kind="i")
+    val_y = check_array("val_y", val_y, ndim=1, kind="i")
+    num_classes = check_positive_int("num_classes", num_classes)
+    check_same_length(train_x=train_x, train_y=train_y)
+    check_same_length(val_x=val_x, val_y=val_y)
+    if train_x.shape[1] != val_x.shape[1]:
+        raise ValueError(
+            f"`train_x` and `val_x` must have the same feature dimension, got "
+            f"{train_x.shape[1]} and {val_x.shape[1]}. Embed both with the same model.")
+    check_finite("train_x", train_x)
+    check_finite("val_x", val_x)
+    check_labels("train_y", train_y, num_classes)
+    check_labels("val_y", val_y, num_classes)
+    return train_x, train_y, val_x, val_y, num_classes
+
+
 def check_budget(budget: Any, available: int, *, what: str = "candidate points") -> int:
     """Check ``1 <= budget <= available``."""
     budget = check_positive_int("budget", budget)

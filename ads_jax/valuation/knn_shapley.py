@@ -239,23 +239,10 @@ def check_knn_inputs(train_x, train_y, val_x, val_y, num_classes, k, metric, tra
       ValueError / TypeError: naming the argument (shapes, dtypes, NaN/inf,
       labels out of range, k < 1, unknown metric).
     """
-    train_x = V.check_array("train_x", train_x, ndim=2, kind="f")
-    val_x = V.check_array("val_x", val_x, ndim=2, kind="f")
-    train_y = V.check_array("train_y", train_y, ndim=1, kind="i")
-    val_y = V.check_array("val_y", val_y, ndim=1, kind="i")
-    num_classes = V.check_positive_int("num_classes", num_classes)
     if not (traced_k and V.is_tracer(k)):
         k = V.check_positive_int("k", k)
-    V.check_same_length(train_x=train_x, train_y=train_y)
-    V.check_same_length(val_x=val_x, val_y=val_y)
-    if train_x.shape[1] != val_x.shape[1]:
-        raise ValueError(
-            f"`train_x` and `val_x` must have the same feature dimension, got "
-            f"{train_x.shape[1]} and {val_x.shape[1]}. Embed both with the same model.")
-    V.check_finite("train_x", train_x)
-    V.check_finite("val_x", val_x)
-    V.check_labels("train_y", train_y, num_classes)
-    V.check_labels("val_y", val_y, num_classes)
+    train_x, train_y, val_x, val_y, num_classes = V.check_train_val(
+        train_x, train_y, val_x, val_y, num_classes)
     V.check_choice("metric", metric, METRICS)
     if train_mask is not None:
         V.check_array("train_mask", train_mask, ndim=1, kind="b")

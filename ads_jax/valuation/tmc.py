@@ -747,23 +747,10 @@ def _utility_value(u: LogisticUtility, weights: jax.Array) -> jax.Array:
 
 
 def _check_supervised(train_x, train_y, val_x, val_y, num_classes):
-    train_x = V.check_array("train_x", train_x, ndim=2, kind="f")
-    val_x = V.check_array("val_x", val_x, ndim=2, kind="f")
-    train_y = V.check_array("train_y", train_y, ndim=1, kind="i")
-    val_y = V.check_array("val_y", val_y, ndim=1, kind="i")
     num_classes = V.check_positive_int("num_classes", num_classes)
     if num_classes < 2:
         raise ValueError(f"`num_classes` must be >= 2 for classification, got {num_classes}.")
-    V.check_same_length(train_x=train_x, train_y=train_y)
-    V.check_same_length(val_x=val_x, val_y=val_y)
-    if train_x.shape[1] != val_x.shape[1]:
-        raise ValueError(
-            f"`train_x` and `val_x` must have the same feature dimension, got "
-            f"{train_x.shape[1]} and {val_x.shape[1]}.")
-    for name, a in (("train_x", train_x), ("val_x", val_x)):
-        V.check_finite(name, a)
-    V.check_labels("train_y", train_y, num_classes)
-    V.check_labels("val_y", val_y, num_classes)
+    *_, num_classes = V.check_train_val(train_x, train_y, val_x, val_y, num_classes)
     return num_classes
 
 
