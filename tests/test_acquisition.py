@@ -193,6 +193,28 @@ def test_ads_preselection_is_top_m_by_value_and_ads_top_is_top_b(scenario):
     np.testing.assert_array_equal(np.asarray(res2.values), v)
 
 
+def test_exactly_budget_candidates_are_all_picked_without_the_selector(scenario):
+    """A pre-selection raised to the budget (10% of 500 < 60) leaves nothing to choose:
+    the picks are the candidates in value order, i.e. ads-top's; the selector is
+    skipped (every selector, plain arms on a pool of exactly B too)."""
+    inputs, _, _ = scenario
+    top = acquire(jax.random.key(0), inputs, AcquisitionConfig(arm="ads-top", budget=60))
+    for sel in ("coreset", "badge", "kmedians"):
+        cfg = AcquisitionConfig(arm=f"ads+{sel}", budget=60, preselect=frac(0.1))
+        res = acquire(jax.random.key(0), inputs, cfg)
+        assert int(res.preselect_size) == 60, sel
+        np.testing.assert_array_equal(np.asarray(res.indices), np.asarray(top.indices),
+                                      err_msg=sel)
+    # A plain selector on a pool of exactly B valid rows picks them all, in row order.
+    u = inputs.pool_emb.shape[0]
+    pool_mask = np.zeros(u, bool)
+    pool_mask[3:u:8] = True
+    b = int(pool_mask.sum())
+    res = acquire(jax.random.key(0), dataclasses.replace(inputs, pool_mask=pool_mask),
+                  AcquisitionConfig(arm="coreset", budget=b))
+    np.testing.assert_array_equal(np.asarray(res.indices), np.flatnonzero(pool_mask))
+
+
 def test_randfilter_same_size_random_and_keyed(scenario):
     inputs, _, _ = scenario
     cfg = AcquisitionConfig(arm="randfilter+coreset", budget=10, preselect=mult(4))

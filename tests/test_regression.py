@@ -269,6 +269,26 @@ def test_methods_agree_and_class_table(rng):
         predict_values(tr_x, tr_y, tr_v, q_x, q_p, num_classes=6, method="sorted")
 
 
+def test_network_stops_at_the_largest_class_whatever_the_bound(rng):
+    """The network search runs over blocks of positions (128 for C = 16) up to the
+    largest class only: a loose static bound (6 blocks, the last partial) gives bit
+    for bit the tight bound's values, and those of the masked search."""
+    tr_x, tr_y, tr_v, q_x, q_p = [a.astype(np.float32) if a.dtype.kind == "f" else a
+                                  for a in make_data(rng, L=700, Q=40, C=16)]
+    tr_y[:300] = 3  # the largest class: 300+ points, 3 blocks of 128
+    q_x[:2] = tr_x[:2]  # copies of labeled points (the exact-distance redo)
+    lc = int(np.bincount(tr_y).max())
+    for w in ("uniform", "distance"):
+        kw = dict(num_classes=16, k=4, top_t=5, aggregate="mean", weights=w)
+        tight = np.asarray(predict_values(tr_x, tr_y, tr_v, q_x, q_p, method="network",
+                                          max_class_count=lc, **kw))
+        loose = np.asarray(predict_values(tr_x, tr_y, tr_v, q_x, q_p, method="network",
+                                          max_class_count=700, **kw))
+        np.testing.assert_array_equal(loose, tight, err_msg=w)
+        masked = np.asarray(predict_values(tr_x, tr_y, tr_v, q_x, q_p, method="masked", **kw))
+        np.testing.assert_allclose(tight, masked, rtol=2e-5, atol=1e-7, err_msg=w)
+
+
 def test_choose_method():
     # CPU: the network unless one class dominates and few classes are used.
     assert choose_method(10, 500, 50, 10, platform="cpu") == "network"

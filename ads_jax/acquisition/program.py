@@ -226,19 +226,30 @@ def preselect_stage(comps: Components, config: AcquisitionConfig, key, inputs, v
 
 def select_stage(comps: Components, config: AcquisitionConfig, key, inputs, cand_idx,
                  m_valid, train_values, values, mesh=None):
-    """Stage 4: the selector on the compact sub-pool -> (B,) int32 pool rows."""
+    """Stage 4: the selector on the compact sub-pool -> (B,) int32 pool rows.
+
+    With exactly B candidates (a pre-selection raised to the budget, or a pool
+    of B) every candidate is picked: the selector does not run and the picks
+    are the candidates in pre-filter score order (row order without a pre-filter).
+    """
     if comps.selector is None:  # ads-top: candidates are sorted by value, descending
         return cand_idx[: config.budget]
     lab_mask, _ = _masks(inputs)
     include = config.selector.include_labeled
-    sub, is_lab, is_cand, row_to_pool = _subpool(
-        inputs.labeled_emb, inputs.labeled_y, inputs.labeled_probs, lab_mask, inputs.pool_emb,
-        inputs.pool_probs, cand_idx, m_valid, train_values, values,
-        num_classes=inputs.num_classes, include_labeled=include)
-    max_labeled = int(inputs.labeled_emb.shape[0]) if include else 0
-    local = _run_selector(comps.selector, key, sub, config.budget, is_lab, is_cand, mesh,
-                          max_labeled)
-    return row_to_pool[local.astype(jnp.int32)].astype(jnp.int32)
+
+    def diverse():
+        sub, is_lab, is_cand, row_to_pool = _subpool(
+            inputs.labeled_emb, inputs.labeled_y, inputs.labeled_probs, lab_mask,
+            inputs.pool_emb, inputs.pool_probs, cand_idx, m_valid, train_values, values,
+            num_classes=inputs.num_classes, include_labeled=include)
+        max_labeled = int(inputs.labeled_emb.shape[0]) if include else 0
+        local = _run_selector(comps.selector, key, sub, config.budget, is_lab, is_cand, mesh,
+                              max_labeled)
+        return row_to_pool[local.astype(jnp.int32)].astype(jnp.int32)
+
+    if cand_idx.shape[0] < config.budget:
+        return diverse()
+    return lax.cond(m_valid == config.budget, lambda: cand_idx[: config.budget], diverse)
 
 
 def _run_selector(selector, key, sub, budget, is_lab, is_cand, mesh, max_labeled):

@@ -238,51 +238,80 @@ def choose_method(num_classes: int, n_train: int, max_class_count: int, top_t: i
     return "grouped" if 3 * num_classes * lmax < t * n_train else "masked"
 
 
-def _class_layout(train_emb, train_y, train_values, num_classes, lmax, metric):
+def _position_block(num_classes: int, lmax: int) -> int:
+    """Positions per distance block of ``method="network"``: ~2,048 table rows per GEMM."""
+    return int(max(1, min(lmax, 2048 // max(1, num_classes))))
+
+
+def _class_layout(train_emb, train_y, train_values, num_classes, lmax, metric, blk):
     """Labeled points regrouped by class, position-major, for ``method="network"``.
 
-    Returns ``(g, g_sq, pad, g_val, table)``: ``g`` (lmax*C, d) embeddings with
-    row ``l*C + c`` = the ``l``-th point of class ``c`` (zeros for padding;
-    unit-normalised for cosine), ``g_sq`` (lmax, C, 1) their squared norms,
-    ``pad`` (lmax, C, 1) bool padding mask, ``g_val`` (lmax, C, 1) values (0
-    at padding) and the (C, lmax) :func:`class_table`.
+    Returns ``(g, g_sq, pad, g_val, table, n_pos)``: ``g`` (lpad*C, d) embeddings
+    with row ``l*C + c`` = the ``l``-th point of class ``c`` (zeros for padding;
+    unit-normalised for cosine), ``g_sq`` (lpad, C, 1) their squared norms,
+    ``pad`` (lpad, C, 1) bool padding mask, ``g_val`` (lpad, C, 1) values (0
+    at padding), the (C, lpad) table (:func:`class_table`, padded with the
+    sentinel to ``lpad`` = ``lmax`` rounded up to a multiple of ``blk``) and
+    ``n_pos`` () int32, the size of the largest class (labels equal to
+    ``num_classes`` are padding rows): positions at or past it are padding in
+    every class, so the searches stop there (the static ``lmax`` is only a bound).
     """
     n, d = train_emb.shape
     dtype = train_emb.dtype
+    lpad = -(-lmax // blk) * blk
     table = class_table(train_y, num_classes, lmax)  # (C, lmax), sentinel n
+    table = jnp.pad(table, ((0, 0), (0, lpad - lmax)), constant_values=n)
     emb_pad = jnp.concatenate([train_emb, jnp.zeros((1, d), dtype)])
     val_pad = jnp.concatenate([train_values, jnp.zeros((1,), dtype)])
-    g = emb_pad[table.T]  # (lmax, C, d)
+    g = emb_pad[table.T]  # (lpad, C, d)
     if metric == "cosine":
         g = unit_rows(g)
     pad = (table.T >= n)[..., None]
-    return (g.reshape(lmax * num_classes, d), sq_norms(g)[..., None], pad,
-            val_pad[table.T][..., None], table)
+    counts = jnp.bincount(train_y, length=num_classes + 1)[:num_classes]
+    n_pos = jnp.minimum(jnp.max(counts), lmax).astype(jnp.int32)
+    return (g.reshape(lpad * num_classes, d), sq_norms(g)[..., None], pad,
+            val_pad[table.T][..., None], table, n_pos)
 
 
-def _class_distances(qb, g, g_sq, pad, metric):
-    """(lmax, C, b) search distances from ONE GEMM; ``+inf`` at padding.
+def _class_distances(qb, g, g_sq, pad, metric, n_pos, blk):
+    """(lpad, C, b) search distances, ``+inf`` at padding; computed (one GEMM per
+    block of ``blk`` positions) only for the blocks below ``n_pos`` - the rest is
+    never read (the searches stop at ``n_pos``) and stays ``+inf``.
 
     Same formula as :func:`ads_jax.distances._pairwise` (matmul form, clamped
     at 0) on framed points (:func:`_framed`), so finite; valid distances are
     clamped to the largest finite float anyway so that only padding is ``+inf``.
     """
-    lmax, c = pad.shape[:2]
+    lpad, c = pad.shape[:2]
+    b = qb.shape[0]
     dtype = g.dtype
     if metric == "cosine":
-        dot = jnp.matmul(g, unit_rows(qb).T, precision=lax.Precision.HIGHEST).reshape(lmax, c, -1)
-        dist = jnp.clip(1.0 - dot, 0.0, 2.0)
+        qb = unit_rows(qb)
     else:
-        dot = jnp.matmul(g, qb.T, precision=lax.Precision.HIGHEST).reshape(lmax, c, -1)
-        dist = jnp.clip(sq_norms(qb) + g_sq - 2.0 * dot, 0.0, jnp.finfo(dtype).max)
-    return jnp.where(pad, jnp.inf, dist)
+        q_sq = sq_norms(qb)
+
+    def fill(i, buf):
+        s = i * blk
+        gb = lax.dynamic_slice_in_dim(g, s * c, blk * c, 0)
+        dot = jnp.matmul(gb, qb.T, precision=lax.Precision.HIGHEST).reshape(blk, c, b)
+        if metric == "cosine":
+            dist = jnp.clip(1.0 - dot, 0.0, 2.0)
+        else:
+            gsq = lax.dynamic_slice_in_dim(g_sq, s, blk, 0)
+            dist = jnp.clip(q_sq + gsq - 2.0 * dot, 0.0, jnp.finfo(dtype).max)
+        dist = jnp.where(lax.dynamic_slice_in_dim(pad, s, blk, 0), jnp.inf, dist)
+        return lax.dynamic_update_slice_in_dim(buf, dist, s, 0)
+
+    # *_like keeps the varying-axes type of the queries under shard_map.
+    buf = jnp.broadcast_to(jnp.full_like(qb[:, 0], jnp.inf), (lpad, c, b))
+    return lax.fori_loop(0, (n_pos + blk - 1) // blk, fill, buf)
 
 
-def _network_kth(dist, k):
+def _network_kth(dist, k, n_pos):
     """The k smallest of each (class, query) column, ascending, as a list of
-    k (C, b) arrays: an insertion network over the lmax positions of ``dist``
-    (lmax, C, b) - ``min``/``max`` only, elementwise over (C, b). ``+inf``
-    where a class has fewer than k points."""
+    k (C, b) arrays: an insertion network over the first ``n_pos`` positions
+    of ``dist`` (lpad, C, b) - ``min``/``max`` only, elementwise over (C, b).
+    ``+inf`` where a class has fewer than k points."""
 
     def body(l, best):
         x = dist[l]
@@ -291,14 +320,14 @@ def _network_kth(dist, k):
 
     # *_like keeps the varying-axes type of ``dist`` under shard_map.
     init = [jnp.full_like(dist[0], jnp.inf) for _ in range(k)]
-    return lax.fori_loop(0, dist.shape[0], body, init)
+    return lax.fori_loop(0, n_pos, body, init)
 
 
-def _network_predict(dist, g_val, k, weights, metric):
+def _network_predict(dist, g_val, k, weights, metric, n_pos):
     """Per-class KNN predictions from an insertion network and one sweep.
 
-    ``dist`` (lmax, C, b) search distances (``+inf`` at padding), ``g_val``
-    (lmax, C, 1) values. The k nearest of each (class, query) column are the
+    ``dist`` (lpad, C, b) search distances (``+inf`` at padding; only the
+    first ``n_pos`` positions are read), ``g_val`` (lpad, C, 1) values. The k nearest of each (class, query) column are the
     points below ``t``, the k-th smallest distance (with multiplicity), plus
     the first (lowest-position, i.e. lowest-index) points at ``t``.
 
@@ -308,7 +337,7 @@ def _network_predict(dist, g_val, k, weights, metric):
     ``metric="euclidean"``, whose search runs on squared distances) - in
     (0, 1], no overflow - and exactly the zero-distance rule when d0 = 0.
     """
-    best = _network_kth(dist, k)
+    best = _network_kth(dist, k, n_pos)
     t, d0 = best[-1], best[0]  # t = inf if the class has < k points
     # Of the entries equal to t, the first `need` are taken; none when t is
     # inf (those are padding).
@@ -328,14 +357,15 @@ def _network_predict(dist, g_val, k, weights, metric):
         return ties + eq.astype(jnp.int32), sw + w, swv + w * g_val[l]
 
     zeros = (jnp.zeros_like(t, jnp.int32), jnp.zeros_like(t), jnp.zeros_like(t))
-    _, sw, swv = lax.fori_loop(0, dist.shape[0], body, zeros)
+    _, sw, swv = lax.fori_loop(0, n_pos, body, zeros)
     return swv / jnp.where(sw > 0, sw, 1.0), d0
 
 
-def _network_indices(dist, k):
+def _network_indices(dist, k, n_pos):
     """(k, C, b) int32 positions of each column's k nearest points, ascending
-    distance, ties -> lower position; ``lmax`` (sentinel) past the class size.
-    Insertion network carrying the positions (compare + select)."""
+    distance, ties -> lower position; ``lpad`` (sentinel) past the class size.
+    Insertion network over the first ``n_pos`` positions carrying the positions
+    (compare + select)."""
     lmax = dist.shape[0]
 
     def body(l, carry):
@@ -351,7 +381,7 @@ def _network_indices(dist, k):
 
     init = ([jnp.full_like(dist[0], jnp.inf) for _ in range(k)],
             [jnp.full_like(dist[0], lmax, jnp.int32) for _ in range(k)])
-    return jnp.stack(lax.fori_loop(0, lmax, body, init)[1])
+    return jnp.stack(lax.fori_loop(0, n_pos, body, init)[1])
 
 
 def _predict_values_impl(
@@ -381,12 +411,13 @@ def _predict_values_impl(
     val_pad = jnp.concatenate([train_values, jnp.zeros((1,), dtype)])
     if method == "network":
         k_eff = int(min(k, lmax))
-        g, g_sq, pad, g_val, table = _class_layout(
-            train_emb, train_y, train_values, num_classes, lmax, search_metric)
+        blk = _position_block(num_classes, lmax)
+        g, g_sq, pad, g_val, table, n_pos = _class_layout(
+            train_emb, train_y, train_values, num_classes, lmax, search_metric, blk)
         has_c = jnp.bincount(train_y, length=num_classes) > 0  # (C,)
         g_sq_max = jnp.max(g_sq, axis=0)  # (C, 1) largest squared norm per class
         cancel_tol = float(jnp.finfo(dtype).eps) ** (1.0 / 3.0)
-        # Positions -> labeled indices (sentinel n), one extra column for lmax.
+        # Positions -> labeled indices (sentinel n), one extra column for lpad.
         table_pad = jnp.concatenate([table, jnp.full((num_classes, 1), n, jnp.int32)], 1)
     elif method == "grouped":
         k_eff = int(min(k, lmax))
@@ -453,9 +484,9 @@ def _predict_values_impl(
                 cls = jnp.broadcast_to(jnp.arange(num_classes, dtype=jnp.int32), (b, t_eff))
             vals, has = regress(qb, neighbours(qb, cls))
             return _aggregate(vals, has, p_top, aggregate, fallback)
-        dist = _class_distances(qb, g, g_sq, pad, search_metric)  # (lmax, C, b)
+        dist = _class_distances(qb, g, g_sq, pad, search_metric, n_pos, blk)  # (lpad, C, b)
         # Predictions of ALL C classes at once (cheap), then each query's top T.
-        pred, d0 = _network_predict(dist, g_val, k_eff, weights, metric)
+        pred, d0 = _network_predict(dist, g_val, k_eff, weights, metric, n_pos)
         pred, has = pred.T, jnp.broadcast_to(has_c, (b, num_classes))
         if cls is not None:
             pred, has = jnp.take_along_axis(pred, cls, axis=1), has_c[cls]
@@ -475,7 +506,7 @@ def _predict_values_impl(
         redo = jnp.any(near & has, axis=1)  # (b,)
 
         def exact():
-            pos = jnp.transpose(_network_indices(dist, k_eff), (2, 1, 0))  # (b, C, k)
+            pos = jnp.transpose(_network_indices(dist, k_eff, n_pos), (2, 1, 0))  # (b, C, k)
             if cls is None:
                 idx = table_pad[jnp.arange(num_classes)[None, :, None], pos]  # (b, C, k)
             else:

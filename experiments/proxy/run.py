@@ -182,6 +182,9 @@ def main(argv=None) -> int:
     p.add_argument("--settings", help="comma-separated settings of fig5 (default all)")
     p.add_argument("--root", type=Path, default=None)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--choices", choices=("both", "paper", "ours"), default="both",
+                   help="run the paper-choices sweep (every arm), the ads_jax-defaults sweep "
+                        "(the ADS arms only) or both (the report covers whatever has run)")
     p.add_argument("--no-run", action="store_true", help="only collect and report")
     p.add_argument("--quiet", "-q", action="store_true")
     args = p.parse_args(argv)
@@ -196,8 +199,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if not args.no_run:
         say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+        pick = {"both": slice(None), "paper": slice(0, 1), "ours": slice(1, 2)}[args.choices]
         for sw in all_sw.values():
-            jobs = sweep.jobs_of(sw, root)
+            jobs = sweep.jobs_of(sw[pick], root)
             sweep.run(jobs, progress=say)
     rep = report(args.study, args.quality, root, seeds, settings=tuple(all_sw))
     first = next(iter(all_sw.values()))[0]
