@@ -4,9 +4,17 @@ A run with ``train.multi_host=true`` is one program on every process (host)
 of a job: ``jax.distributed.initialize`` connects them, every process builds
 the same scenario and runs the same loop, and
 
-* each process embeds only its slice of the pool (its addressable rows of
-  the global pool arrays, :func:`pool_rows`) and the slices form one global
-  sharded array (:func:`global_rows`, ``jax.make_array_from_process_local_data``);
+* each process builds (gathers and corrupts) and embeds only its slice of the
+  pool (its addressable rows of the global pool arrays, :func:`pool_rows`;
+  ``build_scenario(..., rows=)``: a :class:`ads_jax.data.PoolRows` holding the
+  slice and the seed set, equal row for row to the whole build) and the slices
+  form one global sharded array (:func:`global_rows`,
+  ``jax.make_array_from_process_local_data``); the labeled points every
+  process trains on are fetched from the processes holding them as they are
+  picked (:func:`gather_pool_rows`, B rows a round). Every process still reads
+  the source data set files whole (NumPy ``.npz`` and TFDS sources decode
+  whole splits); labels, provenance and the validation and test sets are built
+  everywhere (small);
 * valuation, regression and selection run on the global arrays over the
   acquisition mesh (``loop.mesh="all"``), so every process gets the same
   picks (a single-process run on the same number of devices picks the same);
@@ -35,7 +43,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 __all__ = ["initialize", "is_primary", "process_count", "barrier", "broadcast_ok",
-           "pool_rows", "global_rows", "to_host"]
+           "pool_rows", "global_rows", "gather_pool_rows", "to_host"]
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -133,6 +141,49 @@ def global_rows(local: np.ndarray, sharding: jax.sharding.Sharding, n_rows: int)
     """The global (n_rows, ...) array whose rows :func:`pool_rows` are ``local`` here."""
     local = np.asarray(local)
     return jax.make_array_from_process_local_data(sharding, local, (n_rows,) + local.shape[1:])
+
+
+def gather_pool_rows(x_pool: Any, rows: Any) -> np.ndarray:
+    """The samples of pool ``rows`` on every process, from a per-host pool.
+
+    A per-host build (:class:`ads_jax.data.PoolRows`) holds this process's slice
+    of the pool and the seed set; a labeled point picked from another slice is
+    fetched here from a process that holds it (the first one), and kept
+    (``x_pool.add``), so each row travels once. Collective: every process calls
+    it with the same ``rows`` (the loop does: same picks everywhere). A plain
+    array (a single-process or whole build) is simply indexed.
+
+    Args:
+      x_pool: (P, ...) samples: a :class:`ads_jax.data.PoolRows` or an array.
+      rows: int (n,) pool rows.
+
+    Returns:
+      (n, ...) NumPy array, the samples of ``rows`` in that order.
+
+    Raises:
+      KeyError: a row no process holds.
+    """
+    from ads_jax.data import PoolRows  # the data layer does not import this module
+
+    rows = np.asarray(rows, np.int64)
+    if not isinstance(x_pool, PoolRows):
+        return np.asarray(x_pool[rows])
+    if jax.process_count() > 1:
+        held = multihost_utils.process_allgather(x_pool.holds(rows))  # (n_proc, n)
+        need = ~held.all(axis=0)
+        if need.any():
+            want = rows[need]
+            if not held[:, need].any(axis=0).all():
+                lost = want[~held[:, need].any(axis=0)]
+                raise KeyError(f"pool rows {lost[:8].tolist()} are held by no process.")
+            owner = np.argmax(held[:, need], axis=0)  # the first process holding each row
+            mine = owner == jax.process_index()
+            contrib = np.zeros((want.size, *x_pool.shape[1:]), x_pool.dtype)
+            if mine.any():
+                contrib[mine] = x_pool[want[mine]]
+            every = multihost_utils.process_allgather(contrib)  # (n_proc, n_want, ...)
+            x_pool.add(want, every[owner, np.arange(want.size)])
+    return x_pool[rows]
 
 
 def to_host(x: Any) -> np.ndarray:

@@ -61,8 +61,11 @@ from ads_jax.acquisition import (AcquisitionInputs, check_inputs, make_acquire_f
 from ads_jax.checkpoint import Checkpointer, CheckpointError
 from ads_jax._files import as_path
 from ads_jax.config_engine import to_dict
-from ads_jax.data import NON_CLEAN, PROVENANCE, build_scenario, load_scenario_datasets
-from ads_jax.distributed import (broadcast_ok, global_rows, initialize, is_primary, pool_rows,
+from ads_jax.data import (NON_CLEAN, PROVENANCE, PoolRows, build_scenario,
+                          load_scenario_datasets)
+from ads_jax.data.kinds import get_kind
+from ads_jax.distributed import (broadcast_ok, gather_pool_rows, global_rows, initialize,
+                                 is_primary, pool_rows,
                                  to_host)
 from ads_jax.environment import describe, processor
 from ads_jax.experiment import ExperimentConfig
@@ -245,7 +248,8 @@ class _Trainer:
                                          seed, round_)
         t0 = time.perf_counter()
         module = self.model.module
-        res = self.model.fit(train_key, sc.x_pool[labeled], sc.y_pool[labeled], sc.x_val,
+        x_lab = gather_pool_rows(sc.x_pool, labeled)  # a per-host pool fetches new picks
+        res = self.model.fit(train_key, x_lab, sc.y_pool[labeled], sc.x_val,
                              sc.y_val, self.cfg.train, checkpoint_dir=fit_dir,
                              capacity=self.capacity, devices=self.on)
         jax.block_until_ready(res.variables)
@@ -285,27 +289,48 @@ class _DevicePool:
     """The pool's embeddings as global arrays over the acquisition mesh.
 
     The P pool rows are padded to a multiple of the device count (copies of
-    row 0, never valid) and sharded over a 1-D mesh of every device; each
+    a held row, never valid) and sharded over a 1-D mesh of every device; each
     process embeds only the rows its devices hold (:func:`distributed.pool_rows`)
     and the slices form one global array (``make_array_from_process_local_data``).
     """
 
     def __init__(self, cfg: ExperimentConfig, scenario):
-
-
-        n_dev = jax.device_count()
-        self.mesh = pool_mesh()
         self.p = int(scenario.x_pool.shape[0])
-        self.p_pad = -(-self.p // n_dev) * n_dev
-        self.sharding = NamedSharding(self.mesh, PartitionSpec("pool"))
+        self.mesh = pool_mesh()
+        self.sharding, self.p_pad = _pool_sharding(self.p)
         self.rows = pool_rows(self.sharding, self.p_pad)
-        self.x_local = scenario.x_pool[np.where(self.rows < self.p, self.rows, 0)]
+        x = scenario.x_pool
+        pad_row = int(x.rows[0]) if isinstance(x, PoolRows) else 0
+        self.x_local = x[np.where(self.rows < self.p, self.rows, pad_row)]
 
     def embed(self, model, variables, batch_size: int) -> dict:
 
         out = predict(model, variables, self.x_local, batch_size=batch_size, local=True)
         return {"pool_emb": global_rows(out["embeddings"], self.sharding, self.p_pad),
                 "pool_probs": global_rows(out["probs"], self.sharding, self.p_pad)}
+
+
+def _pool_sharding(p: int) -> tuple[NamedSharding, int]:
+    """The acquisition mesh's sharding of the pool rows and P padded to the device count."""
+    n_dev = jax.device_count()
+    return NamedSharding(pool_mesh(), PartitionSpec("pool")), -(-p // n_dev) * n_dev
+
+
+def _local_pool_rows(p: int) -> np.ndarray:
+    """The pool rows (< P) this process's devices hold: its slice of a per-host build."""
+    sharding, p_pad = _pool_sharding(p)
+    rows = pool_rows(sharding, p_pad)
+    return rows[rows < p]
+
+
+def _scenario_rows(cfg: ExperimentConfig):
+    """``rows=`` of ``build_scenario``: each process's slice in a multi-process run on
+    images (:mod:`ads_jax.distributed`), None (the whole scenario) otherwise -- one
+    process, proxy mode (the backbone embeds the whole scenario) or a kind registered
+    without ``per_host``."""
+    if jax.process_count() == 1 or cfg.data.backbone is not None:
+        return None
+    return _local_pool_rows if get_kind(cfg.data.kind).per_host else None
 
 
 class _Capacity:
@@ -568,7 +593,7 @@ def run_experiment(
     # dataset or a too-small pool fails fast, without leaving files behind.
     seeds = list(cfg.loop.seeds)
     datasets = load_scenario_datasets(cfg.data)  # every data set named, once for all seeds
-    scenario = build_scenario(cfg.data, seeds[0], datasets=datasets)
+    scenario = build_scenario(cfg.data, seeds[0], datasets=datasets, rows=_scenario_rows(cfg))
     _check_sizes(cfg, scenario)
     _check_model_inputs(cfg, scenario)
     unlabeled = int(np.shape(scenario.x_pool)[0]) - int(np.asarray(scenario.labeled_init).size)
@@ -642,7 +667,8 @@ def _run_locked(cfg, acq_cfgs, seeds, datasets, scenario, progress, callback, lo
         todo = [a for a in cfg.arms if len(existing.get((seed, a), [])) < cfg.loop.rounds + 1]
         if not todo:
             return [r for arm in cfg.arms for r in existing[(seed, arm)]]
-        sc = scenario if seed == seeds[0] else build_scenario(cfg.data, seed, datasets=datasets)
+        sc = scenario if seed == seeds[0] else build_scenario(cfg.data, seed, datasets=datasets,
+                                                              rows=_scenario_rows(cfg))
         _check_sizes(cfg, sc)
         if cfg.data.backbone is not None:  # proxy mode: the head trains on cached features
             if cfg.data.backbone not in backbones:

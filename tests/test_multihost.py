@@ -37,8 +37,14 @@ def callback(ev):
 
 records = run_experiment(cfg, callback=callback)
 import jax
+from ads_jax.data import PoolRows, build_scenario
+from ads_jax.loop import _scenario_rows
 print("PROCESS", jax.process_index(), jax.process_count(), jax.device_count(),
       jax.local_device_count())
+sc = build_scenario(cfg.data, 0, rows=_scenario_rows(cfg))  # what each process built
+compact = dict(separators=(",", ":"))
+print("HELD", type(sc.x_pool).__name__, json.dumps(sc.x_pool.rows.tolist(), **compact),
+      sc.pool_size, json.dumps(sc.labeled_init.tolist(), **compact))
 print("RECORDS", json.dumps([{k: v for k, v in r.items() if k != "time"} for r in records]))
 '''
 
@@ -97,6 +103,14 @@ def test_two_processes_resume_and_match_a_single_process_run(tmp_path):
     info = [ln.split()[1:] for _, so, _ in done for ln in so.splitlines()
             if ln.startswith("PROCESS")]
     assert sorted(info) == [["0", "2", "8", "4"], ["1", "2", "8", "4"]]
+    # Per-host data: each process built (and noised) its half of the pool and the seed set.
+    held = [ln.split(maxsplit=4)[1:] for _, so, _ in done for ln in so.splitlines()
+            if ln.startswith("HELD")]
+    assert [h[0] for h in held] == ["PoolRows", "PoolRows"]
+    p, init = int(held[0][2]), json.loads(held[0][3])
+    rows = [set(json.loads(h[1])) - set(init) for h in held]
+    assert not rows[0] & rows[1] and len(rows[0] | rows[1] | set(init)) == p
+    assert all(len(r) <= p // 2 for r in rows)
     for _, stdout, _ in done:  # every process returns the whole run's records
         line = next(ln for ln in stdout.splitlines() if ln.startswith("RECORDS "))
         assert json.loads(line[len("RECORDS "):]) == reference

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # the config type, for annotations only (scenario.py imports 
 
 __all__ = ["Provenance", "PROVENANCES", "PROVENANCE", "NON_CLEAN", "CLEAN", "NOISY", "OOD",
            "MISLABELED", "SOURCE_DOMAIN", "count_from_fraction", "Build", "Pool",
-           "check_compatible", "match_samples", "target_pool", "describe_samples"]
+           "check_compatible", "match_samples", "target_pool", "describe_samples",
+           "held_positions"]
 
 
 class Provenance(NamedTuple):
@@ -136,7 +137,11 @@ class Pool:
     Attributes: ``x`` samples (P, ...), ``y_true`` / ``y`` int32 true and
     revealed labels, ``prov`` int8 provenance codes, ``source_id`` int16 index
     into ``sources``, ``origin`` int64 rows in the source's train split,
-    ``is_init`` bool seed-set mask, ``noise_std`` float32, ``sources`` names.
+    ``is_init`` bool seed-set mask, ``noise_std`` float32, ``sources`` names,
+    ``held``: None, or the sorted int64 pool rows whose samples ``x`` holds
+    (a per-host build: ``x`` is then (len(held), ...), row ``held[j]`` at
+    ``x[j]``; every other array still covers all P rows). A corruption that
+    edits samples goes through :meth:`held_positions`.
     """
 
     x: np.ndarray
@@ -148,6 +153,25 @@ class Pool:
     is_init: np.ndarray
     noise_std: np.ndarray
     sources: list
+    held: np.ndarray | None = None
+
+    def held_positions(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions in x of the held rows among rows, bool (len(rows),) held mask)``."""
+        rows = np.asarray(rows, np.int64)
+        if self.held is None:
+            return rows, np.ones(rows.size, bool)
+        return held_positions(self.held, rows)
+
+
+def held_positions(held: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the sorted ``held`` of the ``rows`` it contains, and the mask of those
+    rows: ``(int64 (n_held_rows,), bool (len(rows),))``."""
+    rows = np.asarray(rows, np.int64)
+    if held.size == 0:
+        return np.zeros(0, np.int64), np.zeros(rows.size, bool)
+    pos = np.minimum(np.searchsorted(held, rows), held.size - 1)
+    ok = held[pos] == rows
+    return pos[ok], ok
 
 
 def target_pool(b: Build, remaining: np.ndarray, target_u: int | None):

@@ -82,7 +82,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -112,6 +112,7 @@ from ads_jax.data.pool import (
     Provenance,
     count_from_fraction,
     describe_samples,
+    held_positions,
     match_samples,
     target_pool,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "SOURCE_DOMAIN",
     "ScenarioConfig",
     "Scenario",
+    "PoolRows",
     "Build",
     "Pool",
     "build_scenario",
@@ -556,8 +558,9 @@ def _split_val(cfg: ScenarioConfig, ds: Dataset, rng: np.random.Generator,
     return val_idx, test_idx, train_avail, False
 
 
-def _assemble(b: Build, init_rows, parts, sources, rng_order) -> Pool:
-    """Seed set first, then the pool parts; shuffle the order; gather the samples."""
+def _assemble(b: Build, init_rows, parts, sources, rng_order, rows=None) -> Pool:
+    """Seed set first, then the pool parts; shuffle the order; gather the samples (a
+    per-host build, ``rows`` given: of the rows ``rows(P)`` and the seed set only)."""
     ds = b.ds
     all_parts = [(0, init_rows, CLEAN)] + parts
     source_id = np.concatenate([np.full(r.size, s, np.int16) for s, r, _ in all_parts])
@@ -569,17 +572,98 @@ def _assemble(b: Build, init_rows, parts, sources, rng_order) -> Pool:
     is_init = np.zeros(P, dtype=bool)
     is_init[: init_rows.size] = True
     is_init = is_init[order]
-    x_pool = np.empty((P, *ds.sample_shape), dtype=ds.x_train.dtype)
+    held = None
+    if rows is not None:
+        held = np.union1d(_held_rows(rows(P), P), np.flatnonzero(is_init))
+    rows = np.arange(P) if held is None else held
+    x_pool = np.empty((rows.size, *ds.sample_shape), dtype=ds.x_train.dtype)
     y_true = np.empty(P, dtype=np.int32)
     for sid, name in enumerate(sources):
         sel = source_id == sid
         src = b.get(name)
-        x_pool[sel] = match_samples(src.x_train[origin[sel]], src, ds, b.cfg.convert_images,
-                                    f"Source '{name}'")
         y_true[sel] = src.y_train[origin[sel]]
+        sel = sel[rows]
+        x_pool[sel] = match_samples(src.x_train[origin[rows[sel]]], src, ds,
+                                    b.cfg.convert_images, f"Source '{name}'")
     return Pool(x=x_pool, y_true=y_true, y=y_true.copy(), prov=prov, source_id=source_id,
                 origin=origin, is_init=is_init, noise_std=np.zeros(P, dtype=np.float32),
-                sources=list(sources))
+                sources=list(sources), held=held)
+
+
+def _held_rows(rows: Any, n_pool: int) -> np.ndarray:
+    """The sorted unique int64 pool rows of a per-host build, checked against P."""
+    r = np.asarray(rows)
+    if r.ndim != 1 or (r.size and r.dtype.kind not in "iu"):
+        raise TypeError(f"`rows(P)` must return a 1-D array of pool row indices, got "
+                        f"{r.dtype} {r.shape}.")
+    r = np.unique(r.astype(np.int64))
+    if r.size and (r[0] < 0 or r[-1] >= n_pool):
+        raise ValueError(f"`rows(P)` returned rows outside [0, {n_pool}) (P = {n_pool}).")
+    return r
+
+
+class PoolRows:
+    """The pool samples a process holds in a per-host build: an (P, ...) array-like
+    of which only some rows are present.
+
+    ``x[idx]`` for an int index array (or list) returns those rows (a new
+    NumPy array) if this process holds all of them, else raises a
+    ``KeyError`` naming the missing rows; :meth:`add` adds rows (e.g. newly
+    labeled ones gathered from the processes that hold them,
+    :func:`ads_jax.distributed.gather_pool_rows`). ``shape``, ``dtype`` and
+    ``ndim`` are those of the whole pool. Converting it to a full array
+    (``np.asarray``) raises: a per-host pool is never silently densified.
+
+    Attributes:
+      rows: sorted int64 (n_held,) global pool rows held.
+      data: (n_held, ...) their samples, ``data[j]`` = pool row ``rows[j]``.
+    """
+
+    def __init__(self, data: np.ndarray, rows: np.ndarray, n_pool: int):
+        self.data = np.asarray(data)
+        self.rows = np.asarray(rows, np.int64)
+        if self.data.shape[0] != self.rows.size:
+            raise ValueError(f"PoolRows: {self.data.shape[0]} samples for {self.rows.size} rows.")
+        self.shape = (int(n_pool), *self.data.shape[1:])
+        self.dtype = self.data.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def holds(self, idx: Any) -> np.ndarray:
+        """bool mask: which of the pool rows ``idx`` this process holds."""
+        return held_positions(self.rows, np.asarray(idx, np.int64).reshape(-1))[1]
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        idx = np.asarray(idx)
+        if idx.dtype == bool or idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise TypeError("A per-host pool (PoolRows) is indexed by a 1-D array of row "
+                            f"indices, got {idx.dtype} {idx.shape}.")
+        pos, ok = held_positions(self.rows, idx)
+        if not ok.all():
+            missing = idx[~ok]
+            raise KeyError(f"pool rows {missing[:8].tolist()}{'...' if missing.size > 8 else ''} "
+                           f"({missing.size}) are not held by this process (a per-host pool "
+                           "holds its slice and the labeled rows): gather them first "
+                           "(ads_jax.distributed.gather_pool_rows).")
+        return self.data[pos]
+
+    def add(self, rows: np.ndarray, data: np.ndarray) -> None:
+        """Hold ``rows`` too, with samples ``data`` (rows already held are kept as they are)."""
+        rows = np.asarray(rows, np.int64)
+        new = ~self.holds(rows)
+        if not new.any():
+            return
+        rows, data = rows[new], np.asarray(data)[new]
+        all_rows = np.concatenate([self.rows, rows])
+        order = np.argsort(all_rows, kind="stable")
+        self.rows = all_rows[order]
+        self.data = np.concatenate([self.data, data.astype(self.dtype)])[order]
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("A per-host pool (PoolRows) holds only some rows of the pool; index it "
+                        "with the rows you need (x_pool[rows]) instead of converting it whole.")
 
 
 def _flip_labels(y: np.ndarray, idx: np.ndarray, num_classes: int,
@@ -629,6 +713,7 @@ def build_scenario(
     seed: int,
     *,
     datasets: Mapping[str, Dataset] | None = None,
+    rows: Callable[[int], Any] | None = None,
 ) -> Scenario:
     """Build the pools, validation and test sets of one scenario.
 
@@ -641,6 +726,16 @@ def build_scenario(
       seed: non-negative int seeding every random draw.
       datasets: optional name -> `Dataset` map consulted before
         `load_dataset` (e.g. `load_scenario_datasets`, or synthetic data in tests).
+      rows: optional per-host build (one process of a multi-process run):
+        ``rows(P)`` returns the pool rows (ints in [0, P)) whose samples this
+        process needs; only those are gathered and corrupted, and ``x_pool``
+        is a :class:`PoolRows` holding them (plus the seed set's rows, which
+        every process trains on). Everything else (labels, provenance, noise
+        levels, validation, test) covers the whole scenario, and every held
+        row equals that of the full build exactly: selection and corruption
+        draw the same random numbers (the noise stream is walked in full,
+        keeping only the held images). Needs a kind registered with
+        ``per_host=True`` (every built-in kind).
 
     Returns:
       `Scenario` with x_pool uint8 (P, H, W, C) (float32 (P, d) for a
@@ -709,7 +804,10 @@ def build_scenario(
     target_u = cfg.pool_size - L if cfg.pool_size is not None else None
 
     parts, sources = kind.pool(b, remaining, target_u)
-    pool = _assemble(b, init_rows, parts, sources, rng_order)
+    if rows is not None and not kind.per_host:
+        raise ValueError(f"Scenario kind {cfg.kind!r} was registered without per_host=True: "
+                         "its corruption needs the whole pool; build it without `rows`.")
+    pool = _assemble(b, init_rows, parts, sources, rng_order, rows)
     if kind.corrupt is not None:
         kind.corrupt(b, pool)
     _seed_label_noise(cfg, pool, ds.num_classes, rng_seed_noise)
@@ -717,7 +815,7 @@ def build_scenario(
     y_val, val_flipped = _val_label_noise(cfg, y_val_true, ds.num_classes, rng_val_noise)
 
     return Scenario(
-        x_pool=pool.x,
+        x_pool=pool.x if pool.held is None else PoolRows(pool.x, pool.held, pool.prov.size),
         y_pool=pool.y,
         provenance=pool.prov,
         labeled_init=np.flatnonzero(pool.is_init).astype(np.int32),

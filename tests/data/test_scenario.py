@@ -17,6 +17,7 @@ from ads_jax.data import (
     NOISY,
     PROVENANCE,
     Dataset,
+    PoolRows,
     Scenario,
     ScenarioConfig,
     build_scenario,
@@ -227,6 +228,43 @@ def test_default_scenarios_are_unchanged(pinned_datasets, kind):
     assert_scenarios_equal(sc, explicit)
     np.testing.assert_array_equal(sc.y_val_true, sc.y_val)
     assert sc.val_flipped.dtype == bool and not sc.val_flipped.any()
+
+
+# ----------------------------------------------------------------------------- per-host builds
+
+
+@pytest.mark.parametrize("kind", sorted(PINNED))
+def test_per_host_builds_hold_exactly_the_rows_of_the_full_build(pinned_datasets, kind):
+    """Two "processes" each build their half of the pool (rows interleaved, as a sharded
+    pool's would not be, to stress the bookkeeping): every held row, the seed set
+    included, equals the full build's (noise, OOD images, shifted copies), and every
+    other array is the full build's."""
+    kw, seed, _, _ = PINNED[kind]
+    cfg = ScenarioConfig(**kw, seed_label_noise=0.2)
+    full = build_scenario(cfg, seed, datasets=pinned_datasets)
+    P = full.pool_size
+    halves = [np.arange(0, P, 2), np.arange(1, P, 2)[::-1]]  # any order, as given
+    got_rows = []
+    for half in halves:
+        part = build_scenario(cfg, seed, datasets=pinned_datasets, rows=lambda n, h=half: h)
+        assert isinstance(part.x_pool, PoolRows) and part.x_pool.shape == full.x_pool.shape
+        held = np.union1d(half, full.labeled_init)
+        np.testing.assert_array_equal(part.x_pool.rows, held)
+        np.testing.assert_array_equal(part.x_pool[held], full.x_pool[held])
+        for f in set(SCENARIO_FIELDS) - {"x_pool"}:
+            np.testing.assert_array_equal(getattr(part, f), getattr(full, f), err_msg=f)
+        got_rows.append(held)
+        other = np.setdiff1d(np.arange(P), held)[:3]
+        with pytest.raises(KeyError, match="not held by this process"):
+            part.x_pool[other]
+        with pytest.raises(TypeError, match="PoolRows"):
+            np.asarray(part.x_pool)
+        part.x_pool.add(other, full.x_pool[other])  # e.g. gathered labeled rows
+        np.testing.assert_array_equal(part.x_pool[np.sort(other)[::-1]],
+                                      full.x_pool[np.sort(other)[::-1]])
+    assert np.union1d(*got_rows).size == P
+    with pytest.raises(ValueError, match="outside"):
+        build_scenario(cfg, seed, datasets=pinned_datasets, rows=lambda n: [n])
 
 
 # ----------------------------------------------------------------------------- label noise

@@ -20,13 +20,14 @@ class ScenarioKind(NamedTuple):
     pool: PoolBuilder
     corrupt: Corruption | None
     needs_images: bool  # True: the kind cannot run on a features data set
+    per_host: bool = False  # True: the corruption supports pools holding some rows (Pool.held)
 
 
 _KINDS: dict[str, ScenarioKind] = {}
 
 
 def register_kind(name: str, pool_builder: PoolBuilder, corruption: Corruption | None, *,
-                  needs_images: bool) -> None:
+                  needs_images: bool, per_host: bool = False) -> None:
     """Register a scenario kind (a value of ``ScenarioConfig.kind``).
 
     Args:
@@ -43,6 +44,12 @@ def register_kind(name: str, pool_builder: PoolBuilder, corruption: Corruption |
         draw only from ``build.rng_corrupt``.
       needs_images: True if the kind corrupts or replaces images, so that
         `build_scenario` rejects it for a features data set before any work.
+      per_host: True if ``corruption`` (if any) also works on a pool holding
+        the samples of only some rows (``Pool.held``, a per-host build of a
+        multi-process run): it edits samples only through
+        ``Pool.held_positions`` and draws its random numbers exactly as for the
+        whole pool, so the held rows equal those of a full build. Kinds
+        without it are built whole on every process.
 
     Raises:
       ValueError: an empty or already registered name. TypeError: a
@@ -59,7 +66,9 @@ def register_kind(name: str, pool_builder: PoolBuilder, corruption: Corruption |
                         f"{type(corruption).__name__}.")
     if not isinstance(needs_images, bool):
         raise TypeError(f"`needs_images` must be a bool, got {needs_images!r}.")
-    _KINDS[name] = ScenarioKind(name, pool_builder, corruption, needs_images)
+    if not isinstance(per_host, bool):
+        raise TypeError(f"`per_host` must be a bool, got {per_host!r}.")
+    _KINDS[name] = ScenarioKind(name, pool_builder, corruption, needs_images, per_host)
 
 
 def available_kinds() -> tuple[str, ...]:

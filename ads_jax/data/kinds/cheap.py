@@ -56,8 +56,9 @@ def cheap_corruption(b: Build, pool: Pool) -> None:
                 f"'{cfg.ood_dataset}' has only {len(ood.y_train)} train images."
             )
         rows = rng.choice(len(ood.y_train), size=k_ood, replace=False)
-        pool.x[ood_idx] = match_samples(ood.x_train[rows], ood, b.ds, cfg.convert_images,
-                                        f"OOD data set '{cfg.ood_dataset}'")
+        pos, held = pool.held_positions(ood_idx)  # a per-host build: only the held rows
+        pool.x[pos] = match_samples(ood.x_train[rows[held]], ood, b.ds, cfg.convert_images,
+                                    f"OOD data set '{cfg.ood_dataset}'")
         pool.sources.append(cfg.ood_dataset)
         pool.source_id[ood_idx] = len(pool.sources) - 1
         pool.origin[ood_idx] = rows
@@ -70,4 +71,4 @@ def cheap_corruption(b: Build, pool: Pool) -> None:
         pool.prov[mis_idx] = MISLABELED
 
 
-register_kind("cheap", target_pool, cheap_corruption, needs_images=False)
+register_kind("cheap", target_pool, cheap_corruption, needs_images=False, per_host=True)

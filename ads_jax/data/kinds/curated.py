@@ -7,4 +7,4 @@ from ads_jax.data.pool import target_pool
 
 __all__: list[str] = []
 
-register_kind("curated", target_pool, None, needs_images=False)
+register_kind("curated", target_pool, None, needs_images=False, per_host=True)

@@ -123,4 +123,4 @@ def mixture_pool(b: Build, remaining: np.ndarray, target_u: int | None):
     return parts, sources
 
 
-register_kind("domain_shift", mixture_pool, None, needs_images=False)
+register_kind("domain_shift", mixture_pool, None, needs_images=False, per_host=True)

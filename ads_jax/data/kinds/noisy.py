@@ -30,7 +30,8 @@ __all__ = ["add_white_noise"]
 
 
 def add_white_noise(
-    x: np.ndarray, std: np.ndarray, rng: np.random.Generator, *, chunk: int = 1024
+    x: np.ndarray, std: np.ndarray, rng: np.random.Generator, *, chunk: int = 1024,
+    held: np.ndarray | None = None,
 ) -> np.ndarray:
     """Add per-image white Gaussian noise to uint8 images.
 
@@ -39,26 +40,42 @@ def add_white_noise(
     ``chunk`` images to bound memory).
 
     Args:
-      x: uint8 (N, H, W, C) images.
-      std: float (N,) noise standard deviations in grey levels (>= 0).
+      x: uint8 (N, H, W, C) images, or with ``held`` only the (n_held, H, W, C)
+        images of the held ones.
+      std: float (N,) noise standard deviations in grey levels (>= 0), of all N.
       rng: NumPy generator (explicit randomness).
       chunk: images per draw.
+      held: optional bool (N,): ``x`` holds the images where it is True (a
+        per-host build). The noise of all N images is drawn in the same order
+        and chunks as without it (the stream decides which noise image ``i``
+        gets), and only the held images receive theirs: ``out`` equals the
+        held rows of the whole computation exactly.
 
     Returns:
-      uint8 (N, H, W, C) noisy images (new array).
+      uint8 (N, H, W, C) noisy images (new array); (n_held, H, W, C) with ``held``.
     """
     check_array("x", x, ndim=4, allow_empty=True)
     std = np.asarray(std, dtype=np.float32)
-    if std.shape != (x.shape[0],):
-        raise ValueError(f"`std` must have shape ({x.shape[0]},), got {std.shape}.")
+    n_all = std.shape[0] if std.ndim == 1 else -1
+    held = np.ones(n_all, bool) if held is None else np.asarray(held, bool)
+    if std.ndim != 1 or held.shape != std.shape or x.shape[0] != int(held.sum()):
+        raise ValueError(f"`std` must have shape (N,) and `x` one image per held row; got "
+                         f"std {std.shape}, held {held.shape} ({int(held.sum())} held), "
+                         f"x {x.shape}.")
     if not np.all(np.isfinite(std)) or np.any(std < 0):
         raise ValueError("`std` must be finite and >= 0.")
     out = np.empty_like(x, dtype=np.uint8)
-    for s in range(0, x.shape[0], chunk):
-        xs = x[s : s + chunk].astype(np.float32)
-        n = rng.standard_normal(xs.shape, dtype=np.float32)
-        n *= std[s : s + chunk].reshape(-1, *([1] * (x.ndim - 1)))
-        out[s : s + chunk] = np.clip(np.rint(xs + n), 0, 255).astype(np.uint8)
+    first = np.concatenate([[0], np.cumsum(held)])  # position in x of each row's image
+    for s in range(0, n_all, chunk):
+        e = min(s + chunk, n_all)
+        n = rng.standard_normal((e - s, *x.shape[1:]), dtype=np.float32)
+        keep = held[s:e]
+        if not keep.any():
+            continue
+        n = n[keep] if not keep.all() else n
+        xs = x[first[s]:first[e]].astype(np.float32)
+        n *= std[s:e][keep].reshape(-1, *([1] * (x.ndim - 1)))
+        out[first[s]:first[e]] = np.clip(np.rint(xs + n), 0, 255).astype(np.uint8)
     return out
 
 
@@ -71,8 +88,9 @@ def add_noise(b: Build, pool: Pool) -> None:
     idx = np.sort(rng.choice(cand, size=k, replace=False))
     power = rng.beta(*cfg.noise_beta, size=k)
     pool.noise_std[idx] = (cfg.noise_scale * power * 255.0).astype(np.float32)
-    pool.x[idx] = add_white_noise(pool.x[idx], pool.noise_std[idx], rng)
+    pos, held = pool.held_positions(idx)  # a per-host build: noise only the held rows
+    pool.x[pos] = add_white_noise(pool.x[pos], pool.noise_std[idx], rng, held=held)
     pool.prov[idx] = NOISY
 
 
-register_kind("noisy", target_pool, add_noise, needs_images=True)
+register_kind("noisy", target_pool, add_noise, needs_images=True, per_host=True)
