@@ -163,10 +163,9 @@ def gather_pool_rows(x_pool: Any, rows: Any) -> np.ndarray:
     Raises:
       KeyError: a row no process holds.
     """
-    from ads_jax.data import PoolRows  # the data layer does not import this module
-
     rows = np.asarray(rows, np.int64)
-    if not isinstance(x_pool, PoolRows):
+    # PoolRows by its interface: the data layer imports this module, not the reverse.
+    if not (hasattr(x_pool, "holds") and hasattr(x_pool, "add")):
         return np.asarray(x_pool[rows])
     if jax.process_count() > 1:
         held = multihost_utils.process_allgather(x_pool.holds(rows))  # (n_proc, n)

@@ -12,6 +12,10 @@ t-interval and a verdict) and a figure::
     python experiments/proxy/run.py fig5 --quality small      # Figure 5, WRN-10-2 on 2,000 labels
     python experiments/proxy/run.py table1 --quality large
     python experiments/proxy/run.py fig5 --quality small --no-run   # report only
+    python experiments/proxy/run.py fig5 --quality small --choices paper  # the 5 arms only
+
+Every seed compiles the same programs; JAX's persistent compilation cache
+(``--compile-cache``, default ``~/.cache/ads_jax/xla``) lets later seeds load them.
 
 The paper's value regression and ads_jax's defaults (``_ours``) share every
 non-ADS arm, so the ``_ours`` variant runs only the ADS arms and is compared
@@ -185,9 +189,19 @@ def main(argv=None) -> int:
     p.add_argument("--choices", choices=("both", "paper", "ours"), default="both",
                    help="run the paper-choices sweep (every arm), the ads_jax-defaults sweep "
                         "(the ADS arms only) or both (the report covers whatever has run)")
+    p.add_argument("--compile-cache", default=None,
+                   help="JAX's persistent compilation cache (every seed compiles the same "
+                        "programs: later seeds load them). Default $JAX_COMPILATION_CACHE_DIR, "
+                        "else ~/.cache/ads_jax/xla; 'none' to disable")
     p.add_argument("--no-run", action="store_true", help="only collect and report")
     p.add_argument("--quiet", "-q", action="store_true")
     args = p.parse_args(argv)
+    cache = args.compile_cache or os.environ.get("JAX_COMPILATION_CACHE_DIR") or \
+        os.path.join(os.path.expanduser("~"), ".cache", "ads_jax", "xla")
+    if cache.lower() != "none":
+        import jax  # the cache only reuses identical programs: results do not change
+
+        jax.config.update("jax_compilation_cache_dir", cache)
     seeds = (tuple(int(s) for s in args.seeds.split(",")) if args.seeds
              else (0, 1) if args.quality == "tiny" else SEEDS)
     if args.quality == "tiny":  # seconds; a finished one is reused
