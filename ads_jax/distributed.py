@@ -11,10 +11,11 @@ the same scenario and runs the same loop, and
   form one global sharded array (:func:`global_rows`,
   ``jax.make_array_from_process_local_data``); the labeled points every
   process trains on are fetched from the processes holding them as they are
-  picked (:func:`gather_pool_rows`, B rows a round). Every process still reads
-  the source data set files whole (NumPy ``.npz`` and TFDS sources decode
-  whole splits); labels, provenance and the validation and test sets are built
-  everywhere (small);
+  picked (:func:`gather_pool_rows`, B rows a round). The data sets are read
+  from memory-mapped uncompressed copies (:mod:`ads_jax.data.mapped`, written
+  the first time a multi-process run uses a data set), so a process reads from
+  disk only the rows it uses; labels, provenance and the validation and test
+  sets are built everywhere (small);
 * valuation, regression and selection run on the global arrays over the
   acquisition mesh (``loop.mesh="all"``), so every process gets the same
   picks (a single-process run on the same number of devices picks the same);
@@ -42,7 +43,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-__all__ = ["initialize", "is_primary", "process_count", "barrier", "broadcast_ok",
+__all__ = ["initialize", "is_primary", "process_count", "barrier", "broadcast_ok", "any_process",
            "pool_rows", "global_rows", "gather_pool_rows", "to_host"]
 
 
@@ -115,6 +116,14 @@ def barrier(name: str) -> None:
     """Wait until every process reaches this point (no-op with one process)."""
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(name)
+
+
+def any_process(flag: bool, name: str) -> bool:
+    """True if ``flag`` is True on any process (collective; ``name`` labels the call)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    del name  # process_allgather is itself a synchronisation point
+    return bool(np.any(multihost_utils.process_allgather(np.asarray([bool(flag)]))))
 
 
 def broadcast_ok(ok: bool, what: str) -> None:

@@ -60,6 +60,7 @@ def _launch(out, kill_at="-"):
     procs = []
     for pid in range(2):
         env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                   ADS_JAX_MAPPED_DIR=str(out.parent / "mapped"),
                    JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(pid),
                    XLA_FLAGS="--xla_force_host_platform_device_count=4")
         procs.append(subprocess.Popen(
@@ -111,6 +112,9 @@ def test_two_processes_resume_and_match_a_single_process_run(tmp_path):
     rows = [set(json.loads(h[1])) - set(init) for h in held]
     assert not rows[0] & rows[1] and len(rows[0] | rows[1] | set(init)) == p
     assert all(len(r) <= p // 2 for r in rows)
+    # ... from the memory-mapped copy of the data set (written by the first, killed run).
+    (copy,) = os.listdir(tmp_path / "mapped")
+    assert copy.startswith("digits-") and (tmp_path / "mapped" / copy / "meta.json").exists()
     for _, stdout, _ in done:  # every process returns the whole run's records
         line = next(ln for ln in stdout.splitlines() if ln.startswith("RECORDS "))
         assert json.loads(line[len("RECORDS "):]) == reference

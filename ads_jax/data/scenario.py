@@ -97,6 +97,8 @@ from ads_jax._validation import (
 from ads_jax.data.dataset import Dataset
 from ads_jax.data.holdout import check_holdout, read_holdout
 from ads_jax.data.location import missing_local_data_error
+from ads_jax.data.mapped import load_mapped
+from ads_jax.distributed import process_count
 from ads_jax.data import kinds as _kinds
 from ads_jax.data.pool import (
     CLEAN,
@@ -862,7 +864,8 @@ def _name_path(name: str) -> str:
     return name.partition(":")[2]
 
 
-def load_scenario_datasets(cfg: ScenarioConfig) -> dict[str, Dataset]:
+def load_scenario_datasets(cfg: ScenarioConfig, *,
+                           mapped: bool | None = None) -> dict[str, Dataset]:
     """Load every data set ``cfg`` names (`scenario_dataset_names`) once.
 
     The result is meant for ``build_scenario(cfg, seed, datasets=...)``, so
@@ -871,6 +874,12 @@ def load_scenario_datasets(cfg: ScenarioConfig) -> dict[str, Dataset]:
     ``$ADS_JAX_DATA_DIR``) are checked all together: if any is missing, one
     FileNotFoundError names the data directory in use, every file expected
     under it, how to get them and how to set ``ADS_JAX_DATA_DIR``.
+
+    In a multi-process run (``mapped=None`` and several processes, or
+    ``mapped=True``) the data sets are read from memory-mapped uncompressed
+    copies (:mod:`ads_jax.data.mapped`, written the first time): their images
+    are ``np.memmap`` arrays, so a per-host build reads only its rows from disk.
+    Collective then: every process calls it.
 
     Returns:
       dict name -> `Dataset`, in `scenario_dataset_names` order.
@@ -884,4 +893,9 @@ def load_scenario_datasets(cfg: ScenarioConfig) -> dict[str, Dataset]:
         [p for p in (_name_path(n) for n in names) if p])
     if missing is not None:
         raise missing
+    if mapped is None:
+        mapped = process_count() > 1
+    if mapped:  # per-host data: each process reads only the rows it uses
+        return load_mapped(names, lambda n: load_dataset(n, data_dir=cfg.data_dir),
+                           data_dir=cfg.data_dir)
     return {n: load_dataset(n, data_dir=cfg.data_dir) for n in names}
