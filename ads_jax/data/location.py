@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 __all__ = ["ENV_VAR", "DEFAULT_DATA_DIR", "LOCAL_FILES", "LocalFile", "data_dir", "local_path",
-           "missing_local_data_error"]
+           "missing_local_data_error", "name_path"]
 
 #: Environment variable that overrides the data directory.
 ENV_VAR = "ADS_JAX_DATA_DIR"
@@ -115,3 +115,11 @@ def missing_local_data_error(paths: Iterable[str]) -> FileNotFoundError | None:
         f"holds these files (export {ENV_VAR}=/path/to/data), or name another file with an "
         "override such as data.dataset=npz:/path/to/file.npz."
     )
+
+
+def name_path(name: str) -> str:
+    """The ARG of a data set name ``[shifted:]*KIND:ARG`` (the path of the file and
+    directory sources; empty when the name carries none)."""
+    while name.strip().lower().startswith("shifted:"):
+        name = name.strip()[len("shifted:"):]
+    return name.partition(":")[2]

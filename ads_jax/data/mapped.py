@@ -35,6 +35,7 @@ import numpy as np
 from ads_jax import distributed
 from ads_jax._files import atomic_write_json, atomic_write_with
 from ads_jax.data.dataset import DataFileError, Dataset
+from ads_jax.data.location import name_path
 
 __all__ = ["MAPPED_ENV", "default_mapped_dir", "mapped_path", "write_mapped", "read_mapped",
            "load_mapped"]
@@ -51,18 +52,11 @@ def default_mapped_dir() -> str:
                                                       "ads_jax", "mapped")
 
 
-def _local_path(name: str) -> str:
-    """The path in ``[shifted:]*KIND:PATH`` (empty when the name carries none)."""
-    while name.strip().lower().startswith("shifted:"):
-        name = name.strip()[len("shifted:"):]
-    return name.partition(":")[2]
-
-
 def mapped_path(name: str, data_dir: str | os.PathLike | None = None,
                 root: str | os.PathLike | None = None) -> str:
     """The directory of the copy of data set ``name`` (see the module docstring)."""
     parts: list = [_VERSION, name, None if data_dir is None else os.fspath(data_dir)]
-    path = _local_path(name)
+    path = name_path(name)
     if path and os.path.exists(path):
         st = os.stat(path)
         parts += [os.path.realpath(path), st.st_size, st.st_mtime_ns]

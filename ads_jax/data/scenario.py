@@ -96,7 +96,7 @@ from ads_jax._validation import (
 )
 from ads_jax.data.dataset import Dataset
 from ads_jax.data.holdout import check_holdout, read_holdout
-from ads_jax.data.location import missing_local_data_error
+from ads_jax.data.location import missing_local_data_error, name_path
 from ads_jax.data.mapped import load_mapped
 from ads_jax.distributed import process_count
 from ads_jax.data import kinds as _kinds
@@ -857,13 +857,6 @@ def scenario_dataset_names(cfg: ScenarioConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _name_path(name: str) -> str:
-    """The ARG of ``[shifted:]*KIND:ARG`` (a path for the file / directory sources)."""
-    while name.strip().lower().startswith("shifted:"):
-        name = name.strip()[len("shifted:"):]
-    return name.partition(":")[2]
-
-
 def load_scenario_datasets(cfg: ScenarioConfig, *,
                            mapped: bool | None = None) -> dict[str, Dataset]:
     """Load every data set ``cfg`` names (`scenario_dataset_names`) once.
@@ -890,7 +883,7 @@ def load_scenario_datasets(cfg: ScenarioConfig, *,
     """
     names = scenario_dataset_names(cfg)
     missing = missing_local_data_error(
-        [p for p in (_name_path(n) for n in names) if p])
+        [p for p in (name_path(n) for n in names) if p])
     if missing is not None:
         raise missing
     if mapped is None:
