@@ -196,10 +196,10 @@ def test_ads_preselection_is_top_m_by_value_and_ads_top_is_top_b(scenario):
 def test_exactly_budget_candidates_are_all_picked_without_the_selector(scenario):
     """A pre-selection raised to the budget (10% of 500 < 60) leaves nothing to choose:
     the picks are the candidates in value order, i.e. ads-top's; the selector is
-    skipped (every selector, plain arms on a pool of exactly B too)."""
+    skipped (a selector with and one without scores; plain arms on a pool of exactly B)."""
     inputs, _, _ = scenario
     top = acquire(jax.random.key(0), inputs, AcquisitionConfig(arm="ads-top", budget=60))
-    for sel in ("coreset", "badge", "kmedians"):
+    for sel in ("coreset", "badge"):
         cfg = AcquisitionConfig(arm=f"ads+{sel}", budget=60, preselect=frac(0.1))
         res = acquire(jax.random.key(0), inputs, cfg)
         assert int(res.preselect_size) == 60, sel
