@@ -296,7 +296,6 @@ class _DevicePool:
 
     def __init__(self, cfg: ExperimentConfig, scenario):
         self.p = int(scenario.x_pool.shape[0])
-        self.mesh = pool_mesh()
         self.sharding, self.p_pad = _pool_sharding(self.p)
         self.rows = pool_rows(self.sharding, self.p_pad)
         x = scenario.x_pool
